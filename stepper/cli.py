@@ -1,0 +1,129 @@
+"""The `stepper` command: parse the arguments and hand over to the module that does the work."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from stepper import __version__
+
+EXIT_BAD_INPUT = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag reads like every other stepper error: one line, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="stepper", description="Step through neural-network layers in the terminal.")
+    parser.add_argument("--version", action="version", version=f"stepper {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    run = sub.add_parser("run", help="open the step-through TUI on a scenario",
+                         description="Open the TUI on a scenario file; q quits.")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("--theme", default=None, help="colour theme (see the command palette, Ctrl+P)")
+    run.add_argument("--follow", default=None, metavar="SOCKET", help=argparse.SUPPRESS)
+
+    check = sub.add_parser("check", help="validate scenario files and summarise them",
+                           description="Validate each file; print one line per file. Exit 0 if all are valid, 2 if not.")
+    check.add_argument("files", nargs="+", metavar="FILE")
+
+    trace = sub.add_parser("trace", help="print every step of every layer, headless",
+                           description="Run every layer and print each step: a readable table, or JSON Lines with --json.")
+    trace.add_argument("file", metavar="FILE")
+    trace.add_argument("--json", action="store_true", help="JSON Lines: one object per step and per layer output")
+
+    export = sub.add_parser("export", help="write SVG screenshots of chosen steps",
+                            description="Write the TUI's screen at chosen steps as SVG (and text) files.")
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("--out", required=True, metavar="DIR", help="folder for the files (created if missing)")
+    export.add_argument("--steps", default="0", help="indices and ranges: 0,3,10-12, -1 for the last, or all")
+    export.add_argument("--size", default="100x30", metavar="COLSxROWS", help="terminal size, default 100x30")
+    export.add_argument("--theme", default=None, help="colour theme")
+    export.add_argument("--format", default="svg", choices=("svg", "txt", "both"), help="svg (default), txt or both")
+
+    serve = sub.add_parser("serve", help="give a lecture over SSH",
+                           description="Serve the scenario over SSH: viewers follow the presenter.")
+    serve.add_argument("file", metavar="FILE")
+    serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--authorized-keys", default=None, metavar="FILE")
+    serve.add_argument("--host-key", default=None, metavar="FILE")
+    serve.add_argument("--open", action="store_true", help="let anyone connect, without a key")
+    serve.add_argument("--max-viewers", type=int, default=50)
+    serve.add_argument("--headless", action="store_true", help="no presenter: every viewer steps on their own")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from stepper.scenario import ScenarioError
+
+    try:
+        return COMMANDS[args.command](args)
+    except ScenarioError as e:
+        print(e, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from stepper.report import summary
+    from stepper.scenario import ScenarioError, load
+
+    status = 0
+    for path in args.files:
+        try:
+            print(summary(load(path)))
+        except ScenarioError as e:
+            print(e, file=sys.stderr)
+            status = EXIT_BAD_INPUT
+    return status
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from stepper import report
+    from stepper.scenario import load
+
+    scenario = load(args.file)
+    try:
+        if args.json:
+            report.write_json(scenario, sys.stdout)
+        else:
+            report.write_tables(scenario)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `stepper trace ... | head`: the reader has what it wanted
+        sys.stderr.close()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stepper.scenario import load
+
+    scenario = load(args.file)
+    from stepper.tui import create_app
+
+    app = create_app(scenario, theme=args.theme, follow=args.follow)
+    app.run()
+    return app.return_code or 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from stepper.export import export_command
+
+    return export_command(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from stepper.serve import serve_command
+
+    return serve_command(args)
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "trace": cmd_trace, "export": cmd_export, "serve": cmd_serve}

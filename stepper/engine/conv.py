@@ -1,0 +1,233 @@
+"""Sliding windows: conv2d, conv1d over text, max and average pooling.
+
+All four are one computation seen through a window that moves over a zero-padded (C, H, W) grid:
+at output position (i, j) the window covers rows i*s_h + d_h*a - p_h and columns j*s_w + d_w*b - p_w.
+Convolution is cross-correlation, as in PyTorch: the kernel is not flipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from stepper.engine.trace import Layer, Param, Step, Trace, frozen
+
+Pair = tuple[int, int]
+
+
+def out_size(n: int, k: int, s: int, p: int, d: int) -> int:
+    """floor((n + 2p - d(k-1) - 1) / s) + 1, PyTorch's output length."""
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def init_kernel(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's default for (O, C, kh, kw): weight, then bias, uniform in +-1/sqrt(C*kh*kw)."""
+    bound = 1.0 / np.sqrt(np.prod(shape[1:]))
+    return rng.uniform(-bound, bound, shape), rng.uniform(-bound, bound, shape[0])
+
+
+@dataclass(frozen=True)
+class Window(Layer):
+    """A window of ``size`` over a (C, H, W) grid, moved by ``stride`` over ``padding``, spread by ``dilation``."""
+
+    size: Pair = (1, 1)
+    stride: Pair = (1, 1)
+    padding: Pair = (0, 0)
+    dilation: Pair = (1, 1)
+
+    def grid_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int]:
+        """(channels out, H', W') of the step grid for an input of ``shape``."""
+        h, w = shape[-2:]
+        hs = out_size(h, self.size[0], self.stride[0], self.padding[0], self.dilation[0])
+        ws = out_size(w, self.size[1], self.stride[1], self.padding[1], self.dilation[1])
+        return (self.channels_out(shape), hs, ws)
+
+    def channels_out(self, shape: tuple[int, ...]) -> int:
+        return shape[0] if len(shape) == 3 else 1
+
+    def step_count(self, shape: tuple[int, ...]) -> int:
+        return int(np.prod(self.grid_shape(shape)))
+
+    def windows(self, x: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """Every window at once, shape (C, H', W', kh, kw): a strided view of the padded input."""
+        (ph, pw), (dh, dw), (sh, sw) = self.padding, self.dilation, self.stride
+        xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+        span = (dh * (self.size[0] - 1) + 1, dw * (self.size[1] - 1) + 1)
+        return sliding_window_view(xp, span, axis=(1, 2))[:, ::sh, ::sw, ::dh, ::dw]
+
+    def positions(self, i: int, j: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Input rows and columns under the window at output (i, j); outside 0..n-1 is padding."""
+        rows = tuple(i * self.stride[0] + self.dilation[0] * a - self.padding[0] for a in range(self.size[0]))
+        cols = tuple(j * self.stride[1] + self.dilation[1] * b - self.padding[1] for b in range(self.size[1]))
+        return rows, cols
+
+    def as_grid(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return x[None] if x.ndim == 2 else x
+
+    def grid(self, x: np.ndarray) -> np.ndarray:
+        """The (C_out, H', W') result, in step order."""
+        raise NotImplementedError
+
+    def shape_out(self, grid: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return grid[0] if len(shape) == 2 else grid
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        o, h, w = self.grid_shape(shape)
+        return (h, w) if len(shape) == 2 else (o, h, w)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return self.shape_out(self.grid(self.as_grid(x)), x.shape)
+
+    def trace(self, x: np.ndarray) -> WindowTrace:
+        return WindowTrace(self, np.asarray(x, dtype=np.float64))
+
+    def window_values(self, g: np.ndarray, o: int, i: int, j: int) -> dict[str, np.ndarray]:
+        """The operands and result at one output position (``g`` is the (C, H, W) input grid)."""
+        raise NotImplementedError
+
+
+def _take(g: np.ndarray, rows: tuple[int, ...], cols: tuple[int, ...], fill: float) -> np.ndarray:
+    """g[:, rows][:, :, cols] with ``fill`` where a row or column falls in the padding."""
+    c, h, w = g.shape
+    r, q = np.asarray(rows), np.asarray(cols)
+    inside = ((r >= 0) & (r < h))[:, None] & ((q >= 0) & (q < w))[None, :]
+    out = np.full((c, len(r), len(q)), fill)
+    out[:, inside] = g[:, r.clip(0, h - 1)][:, :, q.clip(0, w - 1)][:, inside]
+    return out
+
+
+@dataclass(frozen=True)
+class Conv2d(Window):
+    """Cross-correlation of a (C, H, W) input with an (O, C, kh, kw) kernel, plus a bias per output channel."""
+
+    kernel: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1, 1)))
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    flat: bool = field(default=False, kw_only=True)  # the kernel was written without channel axes
+    seeded: bool = field(default=False, kw_only=True)
+    type: str = field(init=False, default="conv2d")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kernel", frozen(self.kernel))
+        object.__setattr__(self, "bias", frozen(np.broadcast_to(self.bias, self.kernel.shape[:1])))
+        object.__setattr__(self, "size", tuple(self.kernel.shape[2:]))
+
+    def params(self) -> list[Param]:
+        return [Param("K", self.kernel, self.seeded), Param("bias", self.bias, self.seeded)]
+
+    def channels_out(self, shape: tuple[int, ...]) -> int:
+        return int(self.kernel.shape[0])
+
+    def shape_out(self, grid: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return grid[0] if self.flat and len(shape) == 2 else grid
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        o, h, w = self.grid_shape(shape)
+        return (h, w) if self.flat and len(shape) == 2 else (o, h, w)
+
+    def grid(self, x: np.ndarray) -> np.ndarray:
+        out = np.tensordot(self.windows(x), self.kernel, axes=([0, 3, 4], [1, 2, 3]))
+        return np.moveaxis(out, -1, 0) + self.bias[:, None, None]
+
+    def window_values(self, g: np.ndarray, o: int, i: int, j: int) -> dict[str, np.ndarray]:
+        window = _take(g, *self.positions(i, j), 0.0)
+        products = window * self.kernel[o]
+        total = products.sum()
+        return {"window": window, "kernel": self.kernel[o], "products": products,
+                "sum": total, "bias": self.bias[o], "result": total + self.bias[o]}
+
+
+@dataclass(frozen=True)
+class Conv1d(Conv2d):
+    """1-D convolution over a (T, E) sequence: the (k, E) window spans every column and moves down the rows.
+
+    The kernel is held as (O, 1, k, E), one input channel whose rows are the embeddings.
+    """
+
+    type: str = field(init=False, default="conv1d")
+
+    def as_grid(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64)[None]  # (1, T, E): one channel, E-wide rows
+
+    def shape_out(self, grid: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        cols = grid[:, :, 0].T  # (T', O)
+        return cols[:, 0] if self.flat else cols
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        o, t, _ = self.grid_shape((1, *shape))
+        return (t,) if self.flat else (t, o)
+
+    def step_count(self, shape: tuple[int, ...]) -> int:
+        return int(np.prod(self.grid_shape((1, *shape))))
+
+
+@dataclass(frozen=True)
+class Pool2d(Window):
+    """Max or average pooling per channel (average counts padding zeros, max never picks padding)."""
+
+    kind: str = "max"
+    type: str = field(init=False, default="maxpool2d")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", f"{self.kind}pool2d")
+
+    @property
+    def fill(self) -> float:
+        return -np.inf if self.kind == "max" else 0.0
+
+    def grid(self, x: np.ndarray) -> np.ndarray:
+        w = self.windows(x, self.fill)
+        return w.max(axis=(3, 4)) if self.kind == "max" else w.mean(axis=(3, 4))
+
+    def window_values(self, g: np.ndarray, o: int, i: int, j: int) -> dict[str, np.ndarray]:
+        window = _take(g[o : o + 1], *self.positions(i, j), self.fill)[0]
+        if self.kind == "max":
+            at = np.unravel_index(int(np.argmax(window)), window.shape)
+            return {"window": window, "argmax": np.asarray(at), "result": window[at]}
+        return {"window": window, "sum": window.sum(), "count": window.size, "result": window.mean()}
+
+
+class WindowTrace(Trace):
+    """Steps in output-channel, row, column order; a coarse unit is one output row."""
+
+    layer: Window
+
+    def __init__(self, layer: Window, x: np.ndarray) -> None:
+        self.g = frozen(layer.as_grid(x))
+        grid = layer.grid(self.g)
+        self.grid_values = frozen(grid)
+        super().__init__(layer, x, layer.shape_out(grid, x.shape), grid.size)
+
+    def unit_of(self, k: int) -> int:
+        return k // self.grid_values.shape[2]
+
+    def unit_start(self, unit: int) -> int:
+        return unit * self.grid_values.shape[2]
+
+    def filled(self, done: int) -> np.ndarray:
+        mask = np.zeros(self.grid_values.size, dtype=bool)
+        mask[:done] = True
+        return self.layer.shape_out(mask.reshape(self.grid_values.shape), self.input.shape)
+
+    def step(self, k: int) -> Step:
+        layer = self.layer
+        o, i, j = np.unravel_index(k, self.grid_values.shape)
+        o, i, j = int(o), int(i), int(j)
+        rows, cols = layer.positions(i, j)
+        values = {key: frozen(v) for key, v in layer.window_values(self.g, o, i, j).items()}
+        return Step(
+            index=k,
+            phase="window",
+            unit=self.unit_of(k),
+            formula="y[i,j] = sum(x[window] * K) + bias" if isinstance(layer, Conv2d) else
+            f"y[i,j] = {layer.kind}(x[window])",
+            highlight={"channel": o, "out": (i, j), "rows": rows, "cols": cols},
+            values=values,
+            output=self.output,
+            done=k + 1,
+            result="result",
+            note=layer.note_for(k),
+        )
