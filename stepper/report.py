@@ -18,9 +18,11 @@ TABLE_ROWS = 1000  # a long trace is printed as several tables of this many rows
 def summary(scenario: Scenario) -> str:
     """`path: title | text (5, 256) -> rnn (5, 128) | 49,280 parameters, 20 steps`."""
     parts = [f"{scenario.input_kind} {shape_text(scenario.input.shape)}"]
-    for info in scenario.info:
-        name = info.layer.type if info.group is None else f"{info.layer.type}[compare {info.group + 1}]"
-        parts.append(f"{name} {shape_text(info.output_shape)}")
+    i = 0
+    for stage in scenario.stages:
+        shown = [f"{layer.type} {shape_text(scenario.info[i + j].output_shape)}" for j, layer in enumerate(stage)]
+        parts.append(shown[0] if len(shown) == 1 else "compare(" + " | ".join(shown) + ")")
+        i += len(stage)
     return (f"{scenario.path}: {scenario.title} | " + " -> ".join(parts) +
             f" | {scenario.param_count:,} parameters, {scenario.step_count:,} steps")
 
