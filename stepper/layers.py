@@ -49,15 +49,25 @@ def read_layer(reader: Reader, budget, node: yaml.Node, shape: tuple[int, ...], 
     if type_node is None:
         raise reader.error(node, "this layer needs `type:`, one of " + ", ".join(KEYS))
     kind = reader.string(type_node, "type", KEYS)
-    keys = reader.mapping(node, f"a {kind} layer", COMMON + KEYS[kind])
+    keys = reader.mapping(node, f"{_a(kind)} {kind} layer", COMMON + KEYS[kind])
     notes = {"note": reader.string(keys["notes"], "notes") if "notes" in keys else ""}
+    numbered = []  # (step number, its key node, its text)
     if "step_notes" in keys:
         m = keys["step_notes"]
         if not isinstance(m, yaml.MappingNode):
             raise reader.error(m, "step_notes maps step numbers to text, for example `0: first we ...`")
-        notes["step_notes"] = {reader.integer(k, "a step number", 0): reader.string(v, "a step note")
-                               for k, v in m.value}
-    return READERS[kind](reader, budget, keys, node, shape, rng, stream, notes)
+        numbered = [(reader.integer(k, "a step number", 0), k, reader.string(v, "a step note")) for k, v in m.value]
+        notes["step_notes"] = {n: text for n, _, text in numbered}
+    layer, out_shape, steps, work = READERS[kind](reader, budget, keys, node, shape, rng, stream, notes)
+    for n, k, _ in numbered:
+        if n >= steps:
+            raise reader.error(k, f"step {n:,} is past the end of this {kind} layer: its steps are numbered "
+                               f"0 to {steps - 1:,}")
+    return layer, out_shape, steps, work
+
+
+def _a(kind: str) -> str:
+    return "an" if kind == "rnn" else "a"
 
 
 def _weight(reader: Reader, budget, keys, name: str, shape: tuple[int, ...], why: str) -> np.ndarray | None:
@@ -86,7 +96,7 @@ def _per_channel(reader: Reader, keys, name: str, n: int, default: float, what: 
 
 def _rank(reader: Reader, node, kind: str, shape: tuple[int, ...], ranks: tuple[int, ...], expected: str) -> None:
     if len(shape) not in ranks:
-        raise reader.error(node, f"a {kind} layer takes {expected}, but its input has shape {_fmt(shape)}")
+        raise reader.error(node, f"{_a(kind)} {kind} layer takes {expected}, but its input has shape {_fmt(shape)}")
 
 
 def read_rnn(reader, budget, keys, node, shape, rng, stream, notes):
@@ -146,6 +156,7 @@ def read_conv(reader, budget, keys, node, shape, rng, stream, notes):
         bias = drawn_bias if seeded else np.zeros(o)
     kh, kw = kernel.shape[2:]
     _fits(reader, keys.get("kernel", keys.get("kernel_size")), (kh, kw), (n_h, n_w), geometry)
+    _padded(budget, keys, node, channels, (n_h, n_w), geometry["padding"])
     cls = Conv1d if one_d else Conv2d
     layer = cls(stride=geometry["stride"], padding=geometry["padding"], dilation=geometry["dilation"],
                 kernel=kernel, bias=bias, flat=flat, seeded=seeded, **notes)
@@ -185,6 +196,13 @@ def _fits(reader, node, size, n, geometry) -> None:
                                "kernel or dilation, or more padding")
 
 
+def _padded(budget, keys, node, channels: int, n: tuple[int, int], padding: tuple[int, int]) -> None:
+    """Count the zero-padded copy of the input that the layer works on (a huge padding is refused here)."""
+    if any(padding):
+        budget.take(keys.get("padding", node), "the zero-padded input",
+                    (channels, n[0] + 2 * padding[0], n[1] + 2 * padding[1]))
+
+
 def read_pool(reader, budget, keys, node, shape, rng, stream, notes):
     kind = keys["type"].value
     _rank(reader, node, kind, shape, (2, 3), "an (H, W) image or a (C, H, W) stack of channels")
@@ -199,6 +217,7 @@ def read_pool(reader, budget, keys, node, shape, rng, stream, notes):
                                f"allows at most {k // 2}")
     geometry = {"stride": stride, "padding": padding, "dilation": (1, 1)}
     _fits(reader, keys["size"], size, shape[-2:], geometry)
+    _padded(budget, keys, node, 1 if len(shape) == 2 else shape[0], shape[-2:], padding)
     layer = Pool2d(size=size, stride=stride, padding=padding, kind=kind[:3], **notes)
     steps = layer.step_count(shape)
     return layer, layer.output_shape(shape), steps, steps * size[0] * size[1]

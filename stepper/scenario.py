@@ -161,8 +161,8 @@ def read_input(reader: Reader, budget: Budget, node: yaml.Node, seed: int) -> tu
     forms = [k for k in ("array", "text", "random") if k in keys]
     if len(forms) != 1:
         what = "two input forms at once (" + " and ".join(forms) + ")" if forms else "no input form"
-        raise reader.error(node, f"input has {what}: give exactly one of `array`, `text` (with `embed`) or "
-                           "`random`")
+        raise reader.error(keys[forms[1]] if forms else node, f"input has {what}: give exactly one of `array`, "
+                           "`text` (with `embed`) or `random`")
     kind = forms[0]
     if kind != "text":
         for k in ("embed", "split"):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,7 +62,8 @@ class Reader:
         except yaml.YAMLError as e:  # pragma: no cover - the prescan has seen the same stream
             raise ScenarioError(self.path, f"not valid YAML: {e}") from None
         if node is None:
-            raise ScenarioError(self.path, "the file holds no scenario: it needs at least title, input and layers")
+            raise ScenarioError(self.path, "the file holds no scenario: it needs at least title, input and layers",
+                                1, 1)
         return node
 
     def read_text(self) -> str:
@@ -70,8 +73,9 @@ class Reader:
             if not p.is_file():
                 raise ScenarioError(self.path, "not a file: give the path of a scenario .yaml file")
             if size > MAX_FILE_BYTES:
-                raise ScenarioError(self.path, f"the file is {size:,} bytes, over the limit of {MAX_FILE_BYTES:,} "
-                                    "bytes: use `random:` for large inputs instead of writing every number")
+                raise ScenarioError(self.path, f"the file is {size:,} bytes, over stepper's limit of "
+                                    f"{MAX_FILE_BYTES:,} bytes: use `random:` for large inputs instead of writing "
+                                    "every number", 1, 1)
             with p.open("rb") as f:
                 data = f.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
@@ -79,7 +83,8 @@ class Reader:
         except OSError as e:
             raise ScenarioError(self.path, f"cannot read the file ({e.strerror}): check its permissions") from None
         if not data.strip():
-            raise ScenarioError(self.path, "the file is empty: a scenario needs at least title, input and layers")
+            raise ScenarioError(self.path, "the file is empty: a scenario needs at least title, input and layers",
+                                1, 1)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -94,12 +99,17 @@ class Reader:
         return text.lstrip("\ufeff")
 
     def prescan(self, text: str) -> None:
-        """Walk the event stream: refuse deep nesting, too many values and alias bombs, with marks."""
-        depth, total, sizes, stack = 0, 0, {}, []
+        """Walk the event stream: refuse deep nesting, too many values, alias bombs and bad aliases, with marks."""
+        depth, total, sizes, stack = 0, 0, {}, []  # sizes: values under each anchor whose value is complete
         try:
             for event in yaml.parse(text, Loader=Loader):
                 if isinstance(event, yaml.DocumentStartEvent) and total:
                     raise self._event_error(event, "a second YAML document: a scenario file holds exactly one")
+                anchor = getattr(event, "anchor", None)
+                if anchor is not None and not isinstance(event, yaml.AliasEvent) and \
+                        (anchor in sizes or any(a == anchor for a, _ in stack)):
+                    raise self._event_error(event, f"the anchor `&{anchor}` is defined twice: give each anchor "
+                                            "its own name")
                 if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
                     depth += 1
                     if depth > MAX_DEPTH:
@@ -117,7 +127,14 @@ class Reader:
                     if event.anchor:
                         sizes[event.anchor] = 1
                 elif isinstance(event, yaml.AliasEvent):
-                    total += sizes.get(event.anchor, 1)
+                    name = event.anchor
+                    if any(a == name for a, _ in stack):  # &a [*a]: a value that contains itself
+                        raise self._event_error(event, f"`*{name}` is used inside its own anchor `&{name}`, "
+                                                "which would repeat forever: write the values out instead")
+                    if name not in sizes:
+                        raise self._event_error(event, f"`*{name}` refers to no anchor: define `&{name}` on a "
+                                                "value above it")
+                    total += sizes[name]
                 if total > MAX_NODES:
                     raise self._event_error(event, f"more than {MAX_NODES:,} values (aliases expanded): over "
                                             "stepper's limit for one scenario")
@@ -131,7 +148,13 @@ class Reader:
     def syntax_error(self, e: yaml.MarkedYAMLError) -> ScenarioError:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or "not valid YAML"
-        context = f" ({e.context})" if e.context else ""
+        if "maximum nesting depth" in problem:  # libyaml stops at 1,000 levels, before the prescan sees them
+            message = f"nesting deeper than {MAX_DEPTH} levels: arrays have at most 4 dimensions"
+            return ScenarioError(self.path, message, mark.line + 1, mark.column + 1)
+        context, start = e.context, e.context_mark
+        if context and start is not None and mark is not None and start.line != mark.line:
+            context += f" that starts at line {start.line + 1}, column {start.column + 1}"
+        context = f" ({context})" if context else ""
         message = f"YAML syntax error: {problem}{context}; check the indentation and brackets here"
         if mark is None:  # pragma: no cover - PyYAML marks its syntax errors
             return ScenarioError(self.path, message)
@@ -171,21 +194,25 @@ class Reader:
         return value
 
     def number(self, node: yaml.Node, what: str) -> float:
-        if isinstance(node, yaml.ScalarNode) and node.tag in (INT, FLOAT):
+        if isinstance(node, yaml.ScalarNode) and (node.tag in (INT, FLOAT) or _exponent(node)):
             value = float(_scalar(node))
             if not math.isfinite(value):
-                raise self.error(node, f"{what} is {node.value}: numbers must be finite")
+                raise self.error(node, f"{what} is {_shown(node.value)}: numbers must be finite (not .inf or "
+                                 ".nan, and within about ±1.8e308)")
             return value
         raise self.error(node, f"{what} must be a number, not {_kind(node)}")
 
     def integer(self, node: yaml.Node, what: str, minimum: int | None = None, maximum: int | None = None) -> int:
         if not (isinstance(node, yaml.ScalarNode) and node.tag == INT):
             raise self.error(node, f"{what} must be a whole number, not {_kind(node)}")
-        value = int(_scalar(node))
+        value = _scalar(node)  # an int, or ±inf for an integer beyond the range of floats
+        shown = f"{value:,}" if abs(value) < 10**18 else _shown(node.value)
         if minimum is not None and value < minimum:
-            raise self.error(node, f"{what} is {value}; it must be at least {minimum}")
+            raise self.error(node, f"{what} is {shown}; it must be at least {minimum}")
+        if maximum is None and isinstance(value, float):
+            maximum = 2**63 - 1
         if maximum is not None and value > maximum:
-            raise self.error(node, f"{what} is {value:,}; stepper's limit is {maximum:,}")
+            raise self.error(node, f"{what} is {shown}; stepper's limit is {maximum:,}")
         return value
 
     def pair(self, node: yaml.Node, what: str, minimum: int) -> tuple[int, int]:
@@ -219,7 +246,7 @@ class Reader:
         while todo:
             item, level = todo.pop()
             if level == len(shape):
-                flat[n] = self.number(item, f"every entry of {what}")
+                flat[n] = self.number(item, f"an entry of {what}")
                 n += 1
                 continue
             if not isinstance(item, yaml.SequenceNode):
@@ -232,13 +259,38 @@ class Reader:
         return flat.reshape(shape)
 
 
+# YAML 1.1 reads 1e-5 and 1.0e5 as text (it wants a dot and a signed exponent); as a plain scalar
+# where a number is expected, it is the number a lecturer means.
+_EXPONENT = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+")
+
+
+def _exponent(node: yaml.ScalarNode) -> bool:
+    plain = not node.style  # None from PyYAML, "" from libyaml; quoted text stays text
+    return node.tag == STR and plain and _EXPONENT.fullmatch(node.value) is not None
+
+
 def _scalar(node: yaml.ScalarNode) -> int | float:
-    """A YAML 1.1 int or float scalar, parsed the way PyYAML's safe constructor parses it."""
+    """A YAML 1.1 int or float scalar, parsed the way PyYAML's safe constructor parses it.
+
+    An integer beyond the range of floats comes back as ±inf, so that no caller meets an
+    OverflowError (or Python's 4,300-digit limit on int()).
+    """
     text = node.value.replace("_", "")
     try:
-        return int(text) if node.tag == INT else float(text)
+        value = int(text) if node.tag == INT else float(text)
     except ValueError:
-        return yaml.SafeLoader("").construct_object(node)  # 0x1f, 0o17, 1:30, .inf and friends
+        try:
+            value = yaml.SafeLoader("").construct_object(node)  # 0x1f, 017, 1:30, .inf and friends
+        except ValueError:  # an integer of more than 4,300 digits
+            return -math.inf if text.startswith("-") else math.inf
+    if isinstance(value, int) and abs(value) > sys.float_info.max:
+        return math.inf if value > 0 else -math.inf
+    return value
+
+
+def _shown(text: str, width: int = 24) -> str:
+    """A value as a message quotes it: long values are cut short."""
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _kind(node: yaml.Node) -> str:
@@ -248,7 +300,7 @@ def _kind(node: yaml.Node) -> str:
         return "a list"
     names = {INT: "a number", FLOAT: "a number", BOOL: "true/false", NULL: "nothing (null)", STR: "text"}
     kind = names.get(node.tag, "a tagged value")
-    return f"{kind} `{node.value}`" if node.tag != NULL else kind
+    return f"{kind} `{_shown(node.value)}`" if node.tag != NULL else kind
 
 
 def _position(data: str | bytes, index: int) -> tuple[int, int]:

@@ -217,7 +217,7 @@ class WindowTrace(Trace):
         o, i, j = np.unravel_index(k, self.grid_values.shape)
         o, i, j = int(o), int(i), int(j)
         rows, cols = layer.positions(i, j)
-        values = {key: frozen(v) for key, v in layer.window_values(self.g, o, i, j).items()}
+        values = {key: frozen(v, dtype=None) for key, v in layer.window_values(self.g, o, i, j).items()}
         return Step(
             index=k,
             phase="window",

@@ -44,7 +44,13 @@ class Norm(Layer):
         raise NotImplementedError
 
     def params(self) -> list[Param]:
-        return [Param("gamma", self.gamma), Param("beta", self.beta)]
+        return [Param(n, v) for n, v in (("gamma", self.gamma), ("beta", self.beta)) if v is not None]
+
+    def gamma_beta(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """gamma and beta for ``n`` features, 1 and 0 where they were not given."""
+        gamma = np.ones(n) if self.gamma is None else np.asarray(self.gamma, dtype=np.float64)
+        beta = np.zeros(n) if self.beta is None else np.asarray(self.beta, dtype=np.float64)
+        return gamma, beta
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(shape)
@@ -90,7 +96,8 @@ class BatchNorm(Norm):
         return np.moveaxis(m.reshape(moved), 0, 1)
 
     def affine(self, g: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.gamma[:, None] * np.ones((g, m)), self.beta[:, None] * np.ones((g, m))
+        gamma, beta = self.gamma_beta(g)
+        return gamma[:, None] * np.ones((g, m)), beta[:, None] * np.ones((g, m))
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,8 @@ class LayerNorm(Norm):
         return m.reshape(shape)
 
     def affine(self, g: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.gamma[None, :] * np.ones((g, m)), self.beta[None, :] * np.ones((g, m))
+        gamma, beta = self.gamma_beta(m)
+        return gamma[None, :] * np.ones((g, m)), beta[None, :] * np.ones((g, m))
 
 
 class NormTrace(Trace):

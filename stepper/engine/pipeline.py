@@ -60,7 +60,10 @@ class Pipeline:
         return self.offsets.starts[i]
 
     def step(self, k: int) -> tuple[Position, Step]:
-        pos = self.locate(k)
+        n = len(self)
+        if not -n <= k < n:
+            raise IndexError(f"step {k} is outside 0..{n - 1}")
+        pos = self.locate(k + n if k < 0 else k)
         return pos, self.traces[pos.layer][pos.local]
 
     def steps(self) -> Iterator[tuple[int, Step]]:

@@ -1,0 +1,334 @@
+"""The step-through app: one position in the scenario's trace, drawn by the current layer's view.
+
+The position is a single global step number; every screen is a pure function of it and of the
+user's panning and choices, so Right then Left (or End then Home) restores exactly what was there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Markdown, Static
+
+from stepper.engine import Pipeline
+from stepper.scenario import Scenario
+from stepper.tui.base import Context, FamilyView, Tally
+from stepper.tui.screens import GotoScreen, HelpScreen
+from stepper.tui.views import CompareView, view_class, view_for
+
+MIN_WIDTH, MIN_HEIGHT = 60, 18
+SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # steps per second while playing
+
+
+class StepperApp(App):
+    """Walk a scenario's layers step by step, forwards and backwards."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "stepper"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("right,l", "next", "Next", key_display="→"),
+        Binding("left,h", "prev", "Back", key_display="←"),
+        Binding("shift+right", "next_unit", "Unit", key_display="⇧→", show=False),
+        Binding("shift+left", "prev_unit", "Unit back", key_display="⇧←", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("tab", "next_layer", "Layer", priority=True),
+        Binding("shift+tab", "prev_layer", "Layer back", priority=True, show=False),
+        Binding("space", "play", "Play"),
+        Binding("plus,equals_sign", "faster", "Faster", show=False),
+        Binding("minus", "slower", "Slower", show=False),
+        Binding("g", "goto", "Go to"),
+        Binding("r", "resample", "Resample", show=False),
+        Binding("e", "toggle_mode", "Train/eval", show=False),
+        Binding("left_square_bracket", "pan(0, -1)", "Page left", show=False),
+        Binding("right_square_bracket", "pan(0, 1)", "Page right", show=False),
+        Binding("left_curly_bracket", "pan(-1, 0)", "Page up", show=False),
+        Binding("right_curly_bracket", "pan(1, 0)", "Page down", show=False),
+        Binding("c", "channel", "Channel", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("s", "screenshot", "SVG", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, scenario: Scenario, *, theme: str | None = None, follow=None,
+                 screenshot_dir: str | Path = ".") -> None:
+        super().__init__()
+        self.scenario = scenario
+        self.pipeline: Pipeline = scenario.pipeline
+        self.position = 0
+        self.pan_rows = self.pan_cols = self.channel = 0
+        self.speed = 2
+        self.timer = None
+        self.tallies: dict[int, Tally] = {}
+        self.samples: dict[int, int] = {}
+        self.follow = follow
+        self.screenshot_dir = Path(screenshot_dir)
+        self.view_key: tuple | None = None
+        self.view: FamilyView | CompareView | None = None
+        self.requested_theme = theme
+        for i, layer in enumerate(self.pipeline.layers):
+            if layer.type == "dropout":
+                self.tallies[i] = Tally()
+                self.tallies[i].add(self.pipeline.traces[i].keep, self.pipeline.traces[i].output)
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="header")
+        yield Static(id="formula")
+        yield VerticalScroll(id="main")
+        with Horizontal(id="bottom"):
+            with VerticalScroll(id="narration"):
+                yield Markdown(id="notes")
+            yield Static(id="shapes")
+        yield Static(
+            "The terminal is too small for stepper.\n\n"
+            f"Enlarge it to at least {MIN_WIDTH}x{MIN_HEIGHT} (a smaller font helps), or press q to quit.",
+            id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.requested_theme:
+            self.theme = self.requested_theme
+        self.title = self.scenario.title
+        self.query_one("#shapes", Static).update(self.shapes())
+        self.check_size()
+        self.refresh_screen()
+
+    def on_resize(self) -> None:
+        self.check_size()
+        self.view_key = None
+        self.refresh_screen()
+
+    def check_size(self) -> None:
+        small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+        self.screen.set_class(small, "too-small")
+
+    # --- drawing -----------------------------------------------------------------------------
+
+    def refresh_screen(self) -> None:
+        if not self.is_mounted:
+            return
+        pos, step = self.pipeline.step(self.position)
+        members = self.pipeline.members(pos.layer)
+        key = (tuple(members), id(self.pipeline))
+        main = self.query_one("#main", VerticalScroll)
+        if key != self.view_key:
+            self.view_key = key
+            main.remove_children()
+            layers = [self.pipeline.layers[i] for i in members]
+            self.view = CompareView(members, layers) if len(members) > 1 else view_for(layers[0])
+            main.mount(self.view)
+        ctx = self.context(pos.layer, step)
+        assert self.view is not None
+        if isinstance(self.view, CompareView):
+            self.view.show(ctx, self.pipeline)
+        else:
+            self.view.show(ctx)
+        self.query_one("#header", Static).update(self.header(pos.layer, step))
+        live, context = view_class(self.pipeline.layers[pos.layer]).formula(ctx)
+        self.query_one("#formula", Static).update(Group(*(
+            Text(line, style=style, no_wrap=True, overflow="ellipsis")
+            for line, style in ((step.formula, "bold"), (live, "bold"), (context, "dim")))))
+        self.show_notes(pos.layer, step.note)
+
+    def context(self, layer: int, step) -> Context:
+        main = self.query_one("#main", VerticalScroll)
+        width = max(main.size.width - 1, 20)
+        return Context(self.pipeline, layer, step, True, self.pan_rows, self.pan_cols, self.channel,
+                       self.tallies.get(layer), width, max(main.size.height, 4), self.pipeline.labels[layer])
+
+    def header(self, layer: int, step) -> Table:
+        grid = Table.grid(expand=True)
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(justify="right", no_wrap=True)
+        n = len(self.pipeline.layers)
+        kind = self.pipeline.layers[layer].type
+        mode = ""
+        if kind == "dropout":
+            mode = f" {self.pipeline.layers[layer].mode}"
+        state = " ▶" if self.timer else ""
+        right = (f" layer {layer + 1}/{n} {kind}{mode} · step {self.position + 1}/{len(self.pipeline)}"
+                 f" · {step.phase}{state} ")
+        grid.add_row(Text(f" {self.scenario.title}", style="bold"), Text(right, style="bold"))
+        return grid
+
+    def show_notes(self, layer: int, note: str) -> None:
+        text = note or self.scenario.description or "_No notes for this layer._"
+        if getattr(self, "_note", None) != text:
+            self._note = text
+            self.query_one("#notes", Markdown).update(text)
+
+    def shapes(self) -> Text:
+        out = Text()
+        s = self.scenario
+        out.append(f"total {s.param_count:,} params\n", style="bold")
+        out.append(f"input {s.input_kind} {tuple(s.input.shape)}\n")
+        for i, info in enumerate(s.info):
+            layer = info.layer
+            out.append(f"{i + 1} {layer.type} {tuple(info.input_shape)}→{tuple(info.output_shape)}\n")
+            for p in layer.params():
+                dims = "x".join(str(d) for d in p.shape)
+                out.append(f"   {p.name} {dims} = {p.size:,}\n", style="dim")
+        return out
+
+    # --- moving ------------------------------------------------------------------------------
+
+    def go(self, k: int) -> None:
+        k = min(max(int(k), 0), len(self.pipeline) - 1)
+        if k != self.position:
+            self.position = k
+            self.refresh_screen()
+
+    def action_next(self) -> None:
+        if self.timer and self.position >= len(self.pipeline) - 1:
+            self.action_play()
+        self.go(self.position + 1)
+
+    def action_prev(self) -> None:
+        self.go(self.position - 1)
+
+    def action_first(self) -> None:
+        self.go(0)
+
+    def action_last(self) -> None:
+        self.go(len(self.pipeline) - 1)
+
+    def unit_jump(self, direction: int) -> None:
+        pos = self.pipeline.locate(self.position)
+        trace = self.pipeline.traces[pos.layer]
+        unit = trace.unit_of(pos.local)
+        start = self.pipeline.start(pos.layer)
+        if direction > 0:
+            nxt = unit + 1
+            self.go(start + trace.unit_start(nxt) if nxt < trace.units else start + len(trace))
+        else:
+            here = trace.unit_start(unit)
+            target = here if pos.local > here else (trace.unit_start(unit - 1) if unit > 0 else -1)
+            self.go(start + target if target >= 0 else self.pipeline.start(max(pos.layer - 1, 0)))
+
+    def action_next_unit(self) -> None:
+        self.unit_jump(1)
+
+    def action_prev_unit(self) -> None:
+        self.unit_jump(-1)
+
+    def action_next_layer(self) -> None:
+        layer = self.pipeline.locate(self.position).layer
+        if layer + 1 < len(self.pipeline.layers):
+            self.go(self.pipeline.start(layer + 1))
+
+    def action_prev_layer(self) -> None:
+        pos = self.pipeline.locate(self.position)
+        self.go(self.pipeline.start(pos.layer if pos.local else max(pos.layer - 1, 0)))
+
+    def action_play(self) -> None:
+        if self.timer:
+            self.timer.stop()
+            self.timer = None
+        else:
+            self.timer = self.set_interval(1 / SPEEDS[self.speed], self.action_next)
+        self.refresh_screen()
+
+    def change_speed(self, delta: int) -> None:
+        self.speed = min(max(self.speed + delta, 0), len(SPEEDS) - 1)
+        if self.timer:
+            self.timer.stop()
+            self.timer = self.set_interval(1 / SPEEDS[self.speed], self.action_next)
+        self.notify(f"{SPEEDS[self.speed]:g} steps per second", timeout=1.5)
+
+    def action_faster(self) -> None:
+        self.change_speed(1)
+
+    def action_slower(self) -> None:
+        self.change_speed(-1)
+
+    def action_pan(self, rows: int, cols: int) -> None:
+        self.pan_rows += rows
+        self.pan_cols += cols
+        self.refresh_screen()
+
+    def action_channel(self) -> None:
+        layer = self.pipeline.layers[self.pipeline.locate(self.position).layer]
+        x = self.pipeline.traces[self.pipeline.locate(self.position).layer].input
+        channels = x.shape[0] if x.ndim == 3 and layer.type in ("conv2d", "maxpool2d", "avgpool2d") else 1
+        self.channel = (self.channel + 1) % channels
+        self.refresh_screen()
+
+    def action_goto(self) -> None:
+        def done(value: int | None) -> None:
+            if value is not None:
+                self.go(value - 1)
+
+        self.push_screen(GotoScreen(len(self.pipeline)), done)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    # --- dropout -----------------------------------------------------------------------------
+
+    def dropout_layer(self) -> int | None:
+        layer = self.pipeline.locate(self.position).layer
+        if self.pipeline.layers[layer].type == "dropout":
+            return layer
+        self.notify("r and e act on a dropout layer: Tab to one first", timeout=2)
+        return None
+
+    def replace(self, i: int, layer) -> None:
+        self.pipeline = self.pipeline.with_layer(i, layer)
+        self.view_key = None
+        self.refresh_screen()
+
+    def action_resample(self) -> None:
+        i = self.dropout_layer()
+        if i is None:
+            return
+        self.samples[i] = self.samples.get(i, 0) + 1
+        layer = self.pipeline.layers[i]
+        seed = (self.scenario.seed, 1 + i, self.samples[i])
+        self.pipeline = self.pipeline.with_layer(i, layer.resampled(seed))
+        trace = self.pipeline.traces[i]
+        self.tallies[i].add(trace.keep, trace.output)
+        self.view_key = None
+        self.refresh_screen()
+
+    def action_toggle_mode(self) -> None:
+        i = self.dropout_layer()
+        if i is None:
+            return
+        layer = self.pipeline.layers[i].toggled()
+        self.pipeline = self.pipeline.with_layer(i, layer)
+        trace = self.pipeline.traces[i]
+        self.tallies[i] = Tally()
+        self.tallies[i].add(trace.keep, trace.output)
+        self.view_key = None
+        self.refresh_screen()
+
+    # --- screenshots and the command palette ---------------------------------------------------
+
+    def action_screenshot(self) -> None:
+        pos = self.pipeline.locate(self.position)
+        name = f"{Path(self.scenario.path).stem}-layer{pos.layer + 1}-step{self.position + 1:06d}.svg"
+        path = self.save_screenshot(name, str(self.screenshot_dir))
+        self.notify(f"saved {path}", timeout=3)
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Go to step", "Jump to a step number", self.action_goto)
+        for i, layer in enumerate(self.pipeline.layers):
+            yield SystemCommand(f"Layer {i + 1}: {layer.type}", "Jump to this layer's first step",
+                                lambda i=i: self.go(self.pipeline.start(i)))
+        yield SystemCommand("Help", "Show the keys", self.action_help)
+
+
+def create_app(scenario: Scenario, *, theme: str | None = None, follow=None, screenshot_dir: str | Path = ".") -> StepperApp:
+    """The one app factory: the CLI, export, the SSH viewers and the tests all build the TUI here."""
+    return StepperApp(scenario, theme=theme, follow=follow, screenshot_dir=screenshot_dir)

@@ -1,0 +1,224 @@
+"""Pure renderables: numbers as value-coloured cells, vectors as strips, matrices as grids.
+
+Colour is a diverging map (blue below zero, red above), but every cell also prints its signed
+number, so the meaning survives 16 colours, a projector and NO_COLOR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.style import Style
+from rich.text import Text
+
+NEG = (33, 102, 172)
+POS = (178, 24, 43)
+MID = (240, 240, 240)
+EMPTY = "·"
+
+
+def number(v: float, width: int = 6) -> str:
+    """A signed number in at most ``width`` characters: +0.123, -12.5, +9, +3e-05."""
+    v = float(v)
+    if not np.isfinite(v):
+        return f"{v:>{width}}"[:width]
+    if v == 0:
+        return "0".rjust(width)
+    if v.is_integer() and abs(v) < 10 ** (width - 1):
+        return f"{int(v):+d}".rjust(width)
+    for digits in range(max(width - 3, 0), -1, -1):
+        text = f"{v:+.{digits}f}"
+        if len(text) <= width:
+            if float(text) != 0:
+                return text.rjust(width)
+            break
+    return f"{v:+.0e}".replace("e-0", "e-").replace("e+0", "e+")[:width].rjust(width)
+
+
+def colour(v: float, scale: float) -> Style:
+    """Background from the diverging map, with a foreground that stays readable on it."""
+    if scale <= 0 or not np.isfinite(v):
+        t = 0.0
+    else:
+        t = float(np.clip(v / scale, -1, 1))
+    end = POS if t > 0 else NEG
+    a = abs(t) ** 0.8
+    rgb = tuple(int(m + (e - m) * a) for m, e in zip(MID, end))
+    light = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 140
+    return Style(color="black" if light else "white", bgcolor=f"rgb({rgb[0]},{rgb[1]},{rgb[2]})")
+
+
+def scale_of(values: np.ndarray) -> float:
+    finite = np.abs(np.asarray(values, dtype=float))
+    finite = finite[np.isfinite(finite)]
+    return float(finite.max()) if finite.size else 0.0
+
+
+@dataclass
+class Window:
+    """Which slice of a long axis is shown: ``start`` and ``count`` of ``total``."""
+
+    start: int
+    count: int
+    total: int
+
+    @property
+    def stop(self) -> int:
+        return min(self.start + self.count, self.total)
+
+    def label(self) -> str:
+        if self.count >= self.total:
+            return f"{self.total}"
+        return f"{self.start}-{self.stop - 1}/{self.total}"
+
+    @classmethod
+    def around(cls, focus: int | None, count: int, total: int, shift: int = 0) -> Window:
+        """The page holding ``focus`` (page-aligned, so the same focus gives the same page), moved
+        by ``shift`` pages."""
+        count = max(1, min(count, total))
+        pages = max(1, -(-total // count))
+        page = (focus // count if focus is not None else 0) + shift
+        page = min(max(page, 0), pages - 1)
+        return cls(page * count, count, total)
+
+
+    @classmethod
+    def covering(cls, lo: int, hi: int, count: int, total: int, shift: int = 0) -> Window:
+        """The page holding lo..hi when one does; otherwise a slice centred on them. Either way a
+        function of lo and hi alone, so stepping back redraws the same slice."""
+        count = max(1, min(count, total))
+        page = cls.around(lo, count, total)
+        if hi >= page.stop:
+            start = min(max(lo - max(count - (hi - lo + 1), 0) // 2, 0), total - count)
+            page = cls(start, count, total)
+        if shift:
+            start = min(max(page.start + shift * count, 0), max(total - count, 0))
+            page = cls(start, count, total)
+        return page
+
+
+class Strip:
+    """One labelled row of value cells: `x_t [0-9 of 256]  +0.12 -1.30 ...`."""
+
+    def __init__(self, label: str, values: np.ndarray | None, window: Window, *, cell: int = 6,
+                 scale: float = 1.0, label_width: int = 8, mark: Callable[[int], bool] | None = None,
+                 text: Callable[[int], str] | None = None) -> None:
+        self.label, self.values, self.window, self.cell = label, values, window, cell
+        self.scale, self.label_width, self.mark, self.text = scale, label_width, mark, text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        line = Text(pad_cells(self.label, self.label_width), style="bold", no_wrap=True)
+        for i in range(self.window.start, self.window.stop):
+            line.append(" ")
+            line.append_text(cell_text(self.values, i, self.cell, self.scale, self.text,
+                                       bool(self.mark and self.mark(i))))
+        yield line
+
+
+def cell_text(values: np.ndarray | None, i, width: int, scale: float,
+              text: Callable | None = None, marked: bool = False) -> Text:
+    """One cell: the number with its colour, or a dim dot where nothing is computed yet."""
+    if text is not None:
+        content = text(i)
+        if content is not None:
+            style = Style(reverse=True, bold=True) if marked else Style()
+            return Text(content.rjust(width)[:width], style=style)
+    if values is None:
+        return Text(EMPTY.rjust(width), style="dim")
+    v = float(values[i])
+    style = colour(v, scale)
+    if marked:
+        style = style + Style(bold=True, underline=True, color="black", bgcolor="yellow")
+    return Text(number(v, width), style=style)
+
+
+class Grid:
+    """A matrix with row and column windows, highlighted cells, padding and not-yet-computed cells.
+
+    ``value(r, c)`` returns a number, None (not computed yet) or the string "pad"; rows and
+    columns may be outside the data (padding) as the caller decides.
+    """
+
+    def __init__(self, value: Callable[[int, int], float | str | None], rows: Sequence[int],
+                 cols: Sequence[int], *, cell: int = 6, scale: float = 1.0,
+                 marked: Callable[[int, int], bool] | None = None,
+                 row_labels: Callable[[int], str] | None = None, label_width: int = 0) -> None:
+        self.value, self.rows, self.cols, self.cell, self.scale = value, rows, cols, cell, scale
+        self.marked = marked or (lambda r, c: False)
+        self.row_labels, self.label_width = row_labels, label_width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for r in self.rows:
+            yield self.line(r)
+
+    def line(self, r: int) -> Text:
+        line = Text(no_wrap=True)
+        if self.row_labels:
+            line.append(pad_cells(self.row_labels(r), self.label_width), style="bold")
+        for c in self.cols:
+            line.append(" ")
+            line.append_text(self.cell_at(r, c))
+        return line
+
+    @property
+    def width(self) -> int:
+        return self.label_width + len(self.cols) * (self.cell + 1)
+
+    def cell_at(self, r: int, c: int) -> Text:
+        v = self.value(r, c)
+        mark = self.marked(r, c)
+        if v == "pad":
+            return Text("0·".rjust(self.cell), style=Style(dim=not mark, reverse=mark, italic=True))
+        if v is None:
+            return Text(EMPTY.rjust(self.cell), style=Style(dim=True, reverse=mark))
+        style = colour(float(v), self.scale)
+        if mark:
+            style = style + Style(bold=True, color="black", bgcolor="yellow")
+        return Text(number(float(v), self.cell), style=style)
+
+
+def beside(left: Grid, right: Grid, left_title: str, right_title: str, gap: int = 3) -> list[Text]:
+    """Two grids of the same height side by side, each under its title."""
+    head = Text(pad_cells(left_title, left.width + gap), style="bold underline", no_wrap=True)
+    head.append(right_title, style="bold underline")
+    lines = [head]
+    for r in left.rows:
+        line = left.line(r)
+        line.append(" " * gap)
+        line.append_text(right.line(r))
+        lines.append(line)
+    return lines
+
+
+def pad_cells(text: str, width: int) -> str:
+    """``text`` cut or padded to ``width`` terminal cells (CJK characters take two)."""
+    from rich.cells import cell_len, set_cell_size
+
+    return set_cell_size(text, width) if cell_len(text) != width else text
+
+
+def plain(renderable, width: int = 80) -> str:
+    """Render to plain text (tests and `export --format txt`)."""
+    console = Console(width=width, file=None, color_system=None, record=True, force_terminal=False)
+    with console.capture() as capture:
+        console.print(renderable)
+    return capture.get()
+
+
+__all__ = ["Grid", "Strip", "Window", "cell_text", "colour", "number", "plain", "scale_of"]
+
+
+def val(v: float) -> str:
+    """A number inside a formula: four significant digits, no forced sign."""
+    return f"{float(v):.4g}"
+
+
+def plus(*terms: str) -> str:
+    """Terms joined with + (a negative term reads as a subtraction)."""
+    out = terms[0]
+    for t in terms[1:]:
+        out += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
+    return out
