@@ -55,6 +55,7 @@ class StepperApp(App):
         Binding("c", "channel", "Channel", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("s", "screenshot", "SVG", show=False),
+        Binding("f", "toggle_follow", "Follow", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -69,7 +70,11 @@ class StepperApp(App):
         self.timer = None
         self.tallies: dict[int, Tally] = {}
         self.samples: dict[int, int] = {}
-        self.follow = follow
+        self.follow = follow  # where a viewer hears the presenter's position (see stepper.tui.follow)
+        self.following = follow is not None
+        self.presenter_position = 0
+        self.viewers: int | None = None  # shown on the presenter's header while serving
+        self.listeners: list = []  # called with the new position after every move (the presenter's feed)
         self.screenshot_dir = Path(screenshot_dir)
         self.view_key: tuple | None = None
         self.view: FamilyView | CompareView | None = None
@@ -96,6 +101,10 @@ class StepperApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.follow:
+            from stepper.tui.follow import start_following
+
+            start_following(self, self.follow)
         if self.requested_theme:
             self.theme = self.requested_theme
         self.title = self.scenario.title
@@ -111,6 +120,7 @@ class StepperApp(App):
     def check_size(self) -> None:
         small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
         self.screen.set_class(small, "too-small")
+        self.screen.set_class(self.size.height >= 32, "tall")
 
     # --- drawing -----------------------------------------------------------------------------
 
@@ -156,6 +166,10 @@ class StepperApp(App):
         if kind == "dropout":
             mode = f" {self.pipeline.layers[layer].mode}"
         state = " ▶" if self.timer else ""
+        if self.follow:
+            state += " · following" if self.following else " · exploring (f to follow)"
+        if self.viewers is not None:
+            state += f" · {self.viewers} viewer{'s' if self.viewers != 1 else ''}"
         right = (f" layer {layer + 1}/{n} {kind}{mode} · step {self.position + 1}/{len(self.pipeline)}"
                  f" · {step.phase}{state} ")
         grid.add_row(Text(f" {self.scenario.title}", style="bold"), Text(right, style="bold"))
@@ -182,11 +196,36 @@ class StepperApp(App):
 
     # --- moving ------------------------------------------------------------------------------
 
-    def go(self, k: int) -> None:
+    def go(self, k: int, by_user: bool = True) -> None:
+        if by_user and self.following:  # a viewer who steps on their own is exploring
+            self.following = False
         k = min(max(int(k), 0), len(self.pipeline) - 1)
         if k != self.position:
             self.position = k
             self.refresh_screen()
+            for listener in self.listeners:
+                listener(k)
+
+    # --- following a presenter (SSH viewers) -----------------------------------------------------
+
+    def presenter_moved(self, k: int) -> None:
+        """The presenter is now at step ``k``: go there too unless exploring."""
+        self.presenter_position = k
+        if self.following:
+            self.go(k, by_user=False)
+
+    def action_toggle_follow(self) -> None:
+        if not self.follow:
+            self.notify("f follows a presenter: only for viewers of `stepper serve`", timeout=2)
+            return
+        self.following = not self.following
+        if self.following:
+            self.go(self.presenter_position, by_user=False)
+        self.refresh_screen()
+
+    def set_viewers(self, n: int) -> None:
+        self.viewers = n
+        self.refresh_screen()
 
     def action_next(self) -> None:
         if self.timer and self.position >= len(self.pipeline) - 1:
