@@ -160,9 +160,11 @@ def read_input(reader: Reader, budget: Budget, node: yaml.Node, seed: int) -> tu
     keys = reader.mapping(node, "input", ("array", "text", "embed", "split", "random"))
     forms = [k for k in ("array", "text", "random") if k in keys]
     if len(forms) != 1:
-        what = "two input forms at once (" + " and ".join(forms) + ")" if forms else "no input form"
-        raise reader.error(keys[forms[1]] if forms else node, f"input has {what}: give exactly one of `array`, "
-                           "`text` (with `embed`) or `random`")
+        count = "two" if len(forms) == 2 else "three"
+        what = f"{count} input forms at once (" + " and ".join(forms) + ")" if forms else "no input form"
+        later = max((keys[k] for k in forms), key=lambda n: n.start_mark.index, default=node)  # the form written last
+        raise reader.error(later, f"input has {what}: give exactly one of `array`, `text` (with `embed`) or "
+                           "`random`")
     kind = forms[0]
     if kind != "text":
         for k in ("embed", "split"):

@@ -26,12 +26,22 @@ MIN_WIDTH, MIN_HEIGHT = 60, 18
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # steps per second while playing
 
 
+class MainArea(VerticalScroll):
+    """Where the family view lives; views are laid out for its size, so a resize redraws them."""
+
+    def on_resize(self) -> None:
+        self.app.refresh_screen()
+
+
 class StepperApp(App):
     """Walk a scenario's layers step by step, forwards and backwards."""
 
     CSS_PATH = "app.tcss"
     TITLE = "stepper"
     ENABLE_COMMAND_PALETTE = True
+    # Textual sets these classes on the screen as its size changes (app.tcss shows the too-small note)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (MIN_WIDTH, "-wide-enough")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (MIN_HEIGHT, "-high-enough"), (32, "-tall")]
 
     BINDINGS = [
         Binding("right,l", "next", "Next", key_display="→"),
@@ -89,7 +99,7 @@ class StepperApp(App):
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         yield Static(id="formula")
-        yield VerticalScroll(id="main")
+        yield MainArea(id="main")
         with Horizontal(id="bottom"):
             with VerticalScroll(id="narration"):
                 yield Markdown(id="notes")
@@ -109,18 +119,7 @@ class StepperApp(App):
             self.theme = self.requested_theme
         self.title = self.scenario.title
         self.query_one("#shapes", Static).update(self.shapes())
-        self.check_size()
         self.refresh_screen()
-
-    def on_resize(self) -> None:
-        self.check_size()
-        self.view_key = None
-        self.refresh_screen()
-
-    def check_size(self) -> None:
-        small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
-        self.screen.set_class(small, "too-small")
-        self.screen.set_class(self.size.height >= 32, "tall")
 
     # --- drawing -----------------------------------------------------------------------------
 
@@ -130,7 +129,7 @@ class StepperApp(App):
         pos, step = self.pipeline.step(self.position)
         members = self.pipeline.members(pos.layer)
         key = (tuple(members), id(self.pipeline))
-        main = self.query_one("#main", VerticalScroll)
+        main = self.query_one("#main", MainArea)
         if key != self.view_key:
             self.view_key = key
             main.remove_children()
@@ -151,7 +150,7 @@ class StepperApp(App):
         self.show_notes(pos.layer, step.note)
 
     def context(self, layer: int, step) -> Context:
-        main = self.query_one("#main", VerticalScroll)
+        main = self.query_one("#main", MainArea)
         width = max(main.size.width - 1, 20)
         return Context(self.pipeline, layer, step, True, self.pan_rows, self.pan_cols, self.channel,
                        self.tallies.get(layer), width, max(main.size.height, 4), self.pipeline.labels[layer])

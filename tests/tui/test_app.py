@@ -1,0 +1,228 @@
+"""The TUI driven with Textual's Pilot: every family opens and steps, and the key map does what it says."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.tui.conftest import SCENARIOS, screen_text
+
+BUNDLED = sorted(p.name for p in SCENARIOS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_app_every_scenario_opens_and_steps(make_app, name, size):
+    app = make_app(name)
+    async with app.run_test(size=size) as pilot:
+        total = len(app.pipeline)
+        assert f"step 1/{total}" in screen_text(app)
+        for _ in range(3):
+            await pilot.press("right")
+        assert app.position == min(3, total - 1)
+        await pilot.press("end")
+        assert app.position == total - 1
+        assert f"step {total}/{total}" in screen_text(app)
+        await pilot.press("home")
+        assert app.position == 0
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+async def test_app_right_then_left_restores_the_screen(make_app, name):
+    app = make_app(name)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("right", "right")
+        await pilot.pause()
+        before = screen_text(app)
+        await pilot.press("right")
+        await pilot.pause()
+        assert screen_text(app) != before
+        await pilot.press("left")
+        await pilot.pause()
+        assert screen_text(app) == before
+
+
+@pytest.mark.parametrize("name", ["rnn_chinese.yaml", "norm_compare.yaml", "conv_dilated.yaml"])
+async def test_app_end_then_home_restores_the_screen(make_app, name):
+    app = make_app(name)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        before = screen_text(app)
+        await pilot.press("end")
+        await pilot.pause()
+        assert screen_text(app) != before
+        await pilot.press("home")
+        await pilot.pause()
+        assert screen_text(app) == before
+
+
+async def test_app_rnn_shows_tokens_shapes_and_parameters(make_app):
+    app = make_app("rnn_chinese.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("right", "right")  # step 3: + b, the pre-activation
+        await pilot.pause()
+        text = screen_text(app)
+        assert "你 个 扑 该 !" in text
+        assert "49,280" in text
+        assert "U 256x128" in text and "W 128x128" in text
+        step = app.pipeline.step(2)[1]
+        assert step.phase == "bias"
+        a0 = step.values["a_t"][0]
+        assert f"= {a0:.4g}" in text  # the live formula substitutes the real number
+        assert "units 0-8/128" in text
+
+
+async def test_app_keys_move_as_documented(make_app):
+    app = make_app("rnn_chinese.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("l")
+        assert app.position == 1
+        await pilot.press("h")
+        assert app.position == 0
+        await pilot.press("shift+right")
+        assert app.position == 4  # the next time step: four phases per step
+        await pilot.press("shift+right", "right")
+        assert app.position == 9
+        await pilot.press("shift+left")
+        assert app.position == 8  # back to the start of this time step
+        await pilot.press("shift+left")
+        assert app.position == 4
+        await pilot.press("g", "1", "7", "enter")
+        await pilot.pause()
+        assert app.position == 16
+        await pilot.press("right_square_bracket")
+        assert "units 9-17/128" in screen_text(app)
+        await pilot.press("left_square_bracket")
+        assert "units 0-8/128" in screen_text(app)
+
+
+async def test_app_tab_moves_between_layers(make_app):
+    app = make_app("pipeline.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("tab")
+        assert app.position == app.pipeline.start(1)
+        assert "layer 2/3 layernorm" in screen_text(app)
+        await pilot.press("tab")
+        assert app.position == app.pipeline.start(2)
+        await pilot.press("right", "shift+tab")
+        assert app.position == app.pipeline.start(2)
+        await pilot.press("shift+tab")
+        assert app.position == app.pipeline.start(1)
+
+
+async def test_app_dropout_resample_and_eval(make_app):
+    app = make_app("dropout_textbook.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        trace = app.pipeline.traces[0]
+        assert trace.output.tolist() == [0, 4, 0, 0, 0, 12]
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.tallies[0].samples == 2
+        assert "over 2 samples" in screen_text(app)
+        fresh = app.pipeline.traces[0]
+        assert fresh.u is not None  # new coins replace the textbook mask
+        assert fresh.output.tolist() == [x * 2 if k else 0 for x, k in zip([1, 2, 3, 4, 5, 6], fresh.keep)]
+        for _ in range(40):
+            await pilot.press("r")
+        tally = app.tallies[0]
+        mean = tally.total / tally.samples
+        assert tally.samples == 42
+        assert abs(mean - [1, 2, 3, 4, 5, 6]).max() < 6  # a loose bound: each mean is x * (kept share * 2)
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.pipeline.layers[0].mode == "eval"
+        assert app.pipeline.traces[0].output.tolist() == [1, 2, 3, 4, 5, 6]
+        assert "dropout eval" in screen_text(app)
+
+
+async def test_app_play_advances_and_pauses(make_app):
+    app = make_app("conv_edges.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("plus", "plus", "plus", "space")
+        await pilot.pause(0.5)
+        await pilot.press("space")
+        moved = app.position
+        assert moved > 0
+        await pilot.pause(0.3)
+        assert app.position == moved
+
+
+async def test_app_help_screen_lists_the_keys(make_app):
+    app = make_app("conv_edges.yaml")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Shift+Right" in text and "go to step" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "Shift+Right" not in screen_text(app)
+
+
+async def test_app_too_small_says_so_and_recovers(make_app):
+    app = make_app("rnn_chinese.yaml")
+    async with app.run_test(size=(50, 15)) as pilot:
+        await pilot.pause()
+        assert "too small" in screen_text(app)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "too small" not in text and "step 1/20" in text
+
+
+async def test_app_screenshot_key_writes_an_svg(make_app, tmp_path):
+    app = make_app("conv_edges.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("right", "s")
+        await pilot.pause()
+    files = list(tmp_path.glob("*.svg"))
+    assert [f.name for f in files] == ["conv_edges-layer1-step000002.svg"]
+    assert files[0].read_text().startswith("<svg")
+
+
+async def test_app_quit_returns_zero(make_app):
+    app = make_app("rnn_chinese.yaml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+
+
+async def test_app_conv_window_padding_and_output(make_app):
+    app = make_app("conv_dilated.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "0·" in text  # padding cells are marked apart from data
+        assert "H' = floor((9 + 2*2 - 2*(3-1) - 1)/2) + 1 = 5" in text
+        await pilot.press("c")
+        assert "input ch 2/2" in screen_text(app)
+
+
+async def test_app_norm_compare_side_by_side(make_app):
+    app = make_app("norm_compare.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("shift+right")  # from the means to the variances
+        await pilot.pause()
+        text = screen_text(app)
+        assert "batchnorm" in text and "layernorm" in text
+        assert "var[feature 1]" in text
+        assert "+3.50" in text  # feature 1 (1, 2, 3, 6): biased variance 3.5
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_app_random_keys_never_raise(make_app, seed):
+    rng = random.Random(seed)
+    names = BUNDLED
+    keys = ["right", "left", "l", "h", "shift+right", "shift+left", "home", "end", "tab", "shift+tab",
+            "plus", "minus", "r", "e", "c", "f", "left_square_bracket", "right_square_bracket",
+            "left_curly_bracket", "right_curly_bracket", "question_mark", "escape", "g", "5", "enter", "x"]
+    app = make_app(rng.choice(names))
+    sizes = [(80, 24), (60, 18), (40, 10), (120, 40), (200, 60)]
+    async with app.run_test(size=rng.choice(sizes)) as pilot:
+        for i in range(60):
+            if i % 20 == 0:
+                await pilot.resize_terminal(*rng.choice(sizes))
+            await pilot.press(rng.choice(keys))
+        await pilot.pause()
+        assert 0 <= app.position < len(app.pipeline)
