@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="open the step-through TUI on a scenario",
                          description="Open the TUI on a scenario file; q quits.")
     run.add_argument("file", metavar="FILE")
-    run.add_argument("--theme", default=None, help="colour theme (see the command palette, Ctrl+P)")
+    run.add_argument("--theme", default=None, help="colour theme, e.g. ansi-dark on a projector (Ctrl+P lists them)")
     run.add_argument("--follow", default=None, metavar="SOCKET", help=argparse.SUPPRESS)
 
     check = sub.add_parser("check", help="validate scenario files and summarise them",
@@ -110,6 +110,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stepper.tui import create_app
 
     app = create_app(scenario, theme=args.theme, follow=args.follow)
+    if args.theme and args.theme not in app.available_themes:
+        names = ", ".join(sorted(app.available_themes))
+        print(f"stepper run: no theme called {args.theme!r}; choose one of: {names}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     app.run()
     return app.return_code or 0
 

@@ -110,6 +110,13 @@ class StepperApp(App):
             id="too-small")
         yield Footer()
 
+    def watch_theme(self, theme: str) -> None:
+        from stepper.tui import render
+
+        render.PALETTE["ansi"] = theme.startswith("ansi")
+        self.view_key = None
+        self.refresh_screen()
+
     def on_mount(self) -> None:
         if self.follow:
             from stepper.tui.follow import start_following

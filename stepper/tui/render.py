@@ -18,6 +18,7 @@ NEG = (33, 102, 172)
 POS = (178, 24, 43)
 MID = (240, 240, 240)
 EMPTY = "·"
+MARK = Style(bold=True, underline=True, color="black", bgcolor="yellow")  # underline survives NO_COLOR
 
 
 def number(v: float, width: int = 6) -> str:
@@ -38,12 +39,22 @@ def number(v: float, width: int = 6) -> str:
     return f"{v:+.0e}".replace("e-0", "e-").replace("e+0", "e+")[:width].rjust(width)
 
 
+PALETTE = {"ansi": False}  # set by the app from its theme: ANSI themes use the terminal's own 16 colours
+
+ANSI_STEPS = ((0.5, "white", "blue", "red"), (0.15, "black", "bright_cyan", "bright_yellow"))
+
+
 def colour(v: float, scale: float) -> Style:
     """Background from the diverging map, with a foreground that stays readable on it."""
     if scale <= 0 or not np.isfinite(v):
         t = 0.0
     else:
         t = float(np.clip(v / scale, -1, 1))
+    if PALETTE["ansi"]:
+        for bound, fg, neg, pos in ANSI_STEPS:
+            if abs(t) >= bound:
+                return Style(color=fg, bgcolor=pos if t > 0 else neg)
+        return Style()
     end = POS if t > 0 else NEG
     a = abs(t) ** 0.8
     rgb = tuple(int(m + (e - m) * a) for m, e in zip(MID, end))
@@ -131,7 +142,7 @@ def cell_text(values: np.ndarray | None, i, width: int, scale: float,
     v = float(values[i])
     style = colour(v, scale)
     if marked:
-        style = style + Style(bold=True, underline=True, color="black", bgcolor="yellow")
+        style = style + MARK
     return Text(number(v, width), style=style)
 
 
@@ -176,7 +187,7 @@ class Grid:
             return Text(EMPTY.rjust(self.cell), style=Style(dim=True, reverse=mark))
         style = colour(float(v), self.scale)
         if mark:
-            style = style + Style(bold=True, color="black", bgcolor="yellow")
+            style = style + MARK
         return Text(number(float(v), self.cell), style=style)
 
 

@@ -1,0 +1,132 @@
+"""`stepper serve FILE --port N ...`: check the flags, start the lecture, end it when the presenter quits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+from stepper.serve.keys import ServeError, default_host_key_path, load_host_key
+
+EXIT_BAD_INPUT = 2
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse flag values that cannot work, before anything is started."""
+    if not 1 <= args.port <= 65535:
+        raise ServeError(f"--port {args.port}: choose a port from 1 to 65535 "
+                         "(below 1024 needs root; 2222 is a common choice)")
+    if args.max_viewers < 1:
+        raise ServeError(f"--max-viewers {args.max_viewers}: must be at least 1")
+    if args.open and args.authorized_keys:
+        raise ServeError("--open and --authorized-keys contradict each other: "
+                         "--open lets anyone in, --authorized-keys only the keys in the file; choose one")
+    if not args.open and not args.authorized_keys:
+        raise ServeError("say who may watch: --authorized-keys FILE (an OpenSSH authorized_keys file "
+                         "with your students' public keys) or --open (anyone who can reach the port)")
+    if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ServeError("the presenter's screen needs a terminal; "
+                         "run it in one, or use --headless to serve without a presenter")
+
+
+def banner(args: argparse.Namespace, lecture, title: str, fingerprint: str, created: bool,
+           key_path: Path) -> list[str]:
+    """What the lecturer reads at start: where to connect, who may, and the host key to check."""
+    host = args.host
+    if host in ("127.0.0.1", "localhost", "::1"):
+        reach, where = "localhost", "only from this machine (--host 0.0.0.0 opens it to the network)"
+    else:
+        reach, where = (socket.gethostname() if host in ("0.0.0.0", "::", "") else host), "over the network"
+    port = "" if lecture.port == 22 else f"-p {lecture.port} "
+    lines = [
+        f"stepper serve: {title!r} on {host}:{lecture.port}, {where}",
+        f"  students type:  ssh {port}{reach}",
+        f"  host key {fingerprint} ({'created in' if created else 'from'} {key_path})",
+    ]
+    if args.open:
+        lines.append("  !!! OPEN LECTURE: anyone who can reach this port can watch, no key needed !!!")
+    else:
+        keys = lecture.keys
+        count = keys.count if keys else 0
+        lines.append(f"  access: {count} key{'s' if count != 1 else ''} in {args.authorized_keys} "
+                     "(re-read when it changes)")
+    if args.headless:
+        lines.append("  headless: every viewer steps on their own; Ctrl+C ends the lecture")
+    else:
+        lines.append(f"  you present: viewers follow your steps; q ends the lecture for everyone "
+                     f"(at most {args.max_viewers} viewers)")
+    return lines
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from stepper.scenario import load
+
+    scenario = load(args.file)  # a bad file: the CLI prints FILE:LINE:COL and exits 2
+    try:
+        check_flags(args)
+        key_path = Path(args.host_key) if args.host_key else default_host_key_path()
+        host_key, created = load_host_key(key_path)
+        from stepper.serve.lecture import Config, Lecture, quiet_asyncssh
+
+        quiet_asyncssh()
+        config = Config(scenario_path=str(Path(args.file).resolve()), host_key=host_key,
+                        authorized_keys=args.authorized_keys, open=args.open, host=args.host,
+                        port=args.port, max_viewers=args.max_viewers, presenter=not args.headless)
+        lecture = Lecture(config, log=log_line if args.headless else None)
+        lecture.start()
+    except ServeError as e:
+        print(f"stepper serve: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    lines = banner(args, lecture, scenario.title, host_key.get_fingerprint(), created, key_path)
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    try:
+        if args.headless:
+            wait_for_signal()
+        else:
+            present_in_terminal(scenario, lecture, args)
+    finally:
+        lecture.stop()
+    print("stepper serve: the lecture has ended", file=sys.stderr)
+    return 0
+
+
+def log_line(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
+def wait_for_signal() -> None:
+    """Headless: serve until Ctrl+C or SIGTERM."""
+    done = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not done.wait(1):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def present_in_terminal(scenario, lecture, args: argparse.Namespace) -> None:
+    """The presenter's TUI in this terminal; SIGTERM quits it as `q` would."""
+    from stepper.serve.presenter import present
+    from stepper.tui import create_app
+
+    app = create_app(scenario)
+    where = f"ssh -p {lecture.port} HOST"
+    notices = [(f"Serving on {args.host}:{lecture.port}: students type `{where}`", "information")]
+    if args.open:
+        notices.append(("OPEN LECTURE: anyone who can reach this port can watch, no key needed", "warning"))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, app.exit)
+        await present(app, lecture, notices=tuple(notices))
+
+    asyncio.run(main())

@@ -1,0 +1,267 @@
+"""The lecture server: asyncssh on its own thread and event loop, one viewer session per connection.
+
+The server runs apart from the presenter's TUI so that neither can hold up the other: a burst of
+SSH work never delays the presenter's keys, and a slow repaint on the presenter's screen never
+delays the viewers' bytes. The two meet in three thread-safe calls: ``publish`` (a presenter
+move), ``on_viewers`` (the viewer count changed) and ``stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncssh
+
+from stepper.serve.feed import Feed
+from stepper.serve.keys import AuthorizedKeys, ServeError
+from stepper.serve.session import ViewerSession
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the server needs to know; the defaults are the command line's."""
+
+    scenario_path: str
+    host_key: asyncssh.SSHKey
+    authorized_keys: str | None = None  # an OpenSSH authorized_keys file; None with open=True
+    open: bool = False  # anyone may connect, without a key
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port (see Lecture.port)
+    max_viewers: int = 50
+    presenter: bool = True  # a presenter publishes positions; False for --headless
+    login_timeout: float = 30.0  # seconds to authenticate, and then to open a session
+    idle_timeout: float = 3600.0  # seconds with no byte either way before a viewer is dropped; 0 never
+    stall_timeout: float = 60.0  # seconds a client may refuse its screen before it is dropped
+    keepalive_interval: float = 15.0  # seconds of silence before asking the client if it is there
+    keepalive_count_max: int = 4  # unanswered keepalives before a client is dropped
+    check_interval: float = 5.0  # seconds between a session's stall and idle checks
+    end_grace: float = 3.0  # seconds viewers get to say goodbye themselves when the lecture ends
+
+    @property
+    def max_connections(self) -> int:
+        """Open connections (viewing, or still logging in) beyond which new ones are turned away."""
+        return self.max_viewers + 20
+
+
+class Gate(asyncssh.SSHServer):
+    """One per connection: public-key authentication (or none, when open), then one viewer session."""
+
+    def __init__(self, lecture: Lecture) -> None:
+        self.lecture = lecture
+        self.conn: asyncssh.SSHServerConnection | None = None
+        self.username = "?"
+        self.session: ViewerSession | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        if not self.lecture.connection_opened(self):
+            conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, "too many connections: try again later")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.lecture.connection_closed(self)
+
+    def begin_auth(self, username: str) -> bool:
+        self.username = username
+        if self.lecture.config.open:
+            return False  # no authentication at all
+        keys = self.lecture.keys.current() if self.lecture.keys else None
+        if keys is not None and self.conn is not None:
+            self.conn.set_authorized_keys(keys)
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return not self.lecture.config.open
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def auth_completed(self) -> None:
+        # An authenticated connection that never opens its session is not kept for ever.
+        self.timer = self.lecture.loop.call_later(self.lecture.config.login_timeout, self.no_session)
+
+    def no_session(self) -> None:
+        if self.session is None and self.conn is not None:
+            self.conn.close()
+
+    def session_requested(self) -> ViewerSession | bool:
+        if self.session is not None:
+            return False  # one screen per connection
+        peer = self.conn.get_extra_info("peername") if self.conn else None
+        host = peer[0] if peer else "?"
+        self.session = ViewerSession(self.lecture, f"{self.username}@{host}")
+        return self.session
+
+
+class Lecture:
+    """An SSH lecture server running on a thread of its own until ``stop``."""
+
+    def __init__(self, config: Config, log: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.keys = AuthorizedKeys(config.authorized_keys) if config.authorized_keys and not config.open else None
+        self._log = log
+        self.on_viewers: Callable[[int], None] | None = None  # called on the server's thread
+        self.viewers: set[ViewerSession] = set()
+        self.sessions: set[ViewerSession] = set()
+        self.gates: set[Gate] = set()
+        self.rundir = tempfile.mkdtemp(prefix="stepper-serve-")  # mode 0700: the feed and viewer homes
+        self.feed_path = os.path.join(self.rundir, "feed.sock") if config.presenter else None
+        self.feed = Feed(self.feed_path) if self.feed_path else None
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(self._on_loop_error)
+        self.server: asyncssh.SSHAcceptor | None = None
+        self.thread = threading.Thread(target=self.loop.run_forever, name="stepper-serve", daemon=True)
+        self.port = config.port
+        self.stopped = False
+
+    # --- starting and stopping (called from the presenter's thread) -----------------------------
+
+    def start(self) -> None:
+        """Listen; raise ServeError with one clear line if that is not possible."""
+        self.thread.start()
+        try:
+            self._call(self._start(), timeout=30)
+        except OSError as e:
+            self._shutdown_thread()
+            shutil.rmtree(self.rundir, ignore_errors=True)
+            raise ServeError(f"cannot listen on {self.config.host}:{self.config.port}: "
+                             f"{e.strerror or e}") from None
+        except BaseException:
+            self._shutdown_thread()
+            shutil.rmtree(self.rundir, ignore_errors=True)
+            raise
+
+    async def _start(self) -> None:
+        if self.feed:
+            await self.feed.start()
+        self.server = await asyncssh.create_server(
+            lambda: Gate(self), self.config.host, self.config.port,
+            server_host_keys=[self.config.host_key], encoding=None, line_editor=False,
+            agent_forwarding=False, x11_forwarding=False, allow_scp=False, sftp_factory=None,
+            login_timeout=self.config.login_timeout, keepalive_interval=self.config.keepalive_interval,
+            keepalive_count_max=self.config.keepalive_count_max, window=256 * 1024,
+            server_version="stepper")
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    def publish(self, position: int) -> None:
+        """The presenter moved (thread-safe): every following viewer goes to ``position``."""
+        if self.feed and not self.stopped:
+            with contextlib.suppress(RuntimeError):  # the loop has just closed
+                self.loop.call_soon_threadsafe(self.feed.publish, position)
+
+    def stop(self) -> None:
+        """End the lecture: viewers are told and given a moment to leave; the rest are ended."""
+        if self.stopped:
+            return
+        self.stopped = True
+        if self.thread.is_alive():
+            with contextlib.suppress(Exception):
+                self._call(self._stop(), timeout=self.config.end_grace + 15)
+            self._shutdown_thread()
+        shutil.rmtree(self.rundir, ignore_errors=True)
+
+    async def _stop(self) -> None:
+        if self.server is not None:
+            self.server.close()  # no new connections
+        if self.feed:
+            self.feed.end()  # following viewers say goodbye and exit by themselves
+            deadline = time.monotonic() + self.config.end_grace
+            while self.viewers and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        for session in list(self.sessions):
+            session.end("The lecture has ended.")
+        deadline = time.monotonic() + 5
+        while self.viewers and time.monotonic() < deadline:  # wait until every process is reaped
+            await asyncio.sleep(0.05)
+        for gate in list(self.gates):
+            if gate.conn is not None:
+                gate.conn.abort()
+        if self.feed:
+            self.feed.close()
+        await asyncio.sleep(0)
+
+    def _call(self, coro, timeout: float):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def _shutdown_thread(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        if not self.thread.is_alive():
+            with contextlib.suppress(Exception):
+                self.loop.close()
+
+    # --- bookkeeping (on the server's thread) ----------------------------------------------------
+
+    def connection_opened(self, gate: Gate) -> bool:
+        if len(self.gates) >= self.config.max_connections or self.stopped:
+            return False
+        self.gates.add(gate)
+        return True
+
+    def connection_closed(self, gate: Gate) -> None:
+        self.gates.discard(gate)
+
+    def admit(self, session: ViewerSession) -> bool:
+        """A session wants a viewer process: yes while there is room."""
+        self.sessions.add(session)
+        if len(self.viewers) >= self.config.max_viewers or self.stopped:
+            self.log(f"turned away (lecture full): {session.label}")
+            return False
+        self.viewers.add(session)
+        self._count_changed()
+        return True
+
+    def leave(self, session: ViewerSession) -> None:
+        self.sessions.discard(session)
+        if session in self.viewers:
+            self.viewers.discard(session)
+            self.log(f"viewer left: {session.label}")
+            self._count_changed()
+
+    def _count_changed(self) -> None:
+        if self.on_viewers is not None:
+            with contextlib.suppress(Exception):
+                self.on_viewers(len(self.viewers))
+
+    def viewer_pids(self) -> list[int]:
+        """Process ids of the running viewer processes (for tests and the benchmark)."""
+        future = concurrent.futures.Future()
+
+        def collect() -> None:
+            future.set_result([s.proc.pid for s in self.viewers if s.proc and s.proc.returncode is None])
+
+        self.loop.call_soon_threadsafe(collect)
+        return future.result(10)
+
+    def log(self, line: str) -> None:
+        if self._log is not None:
+            with contextlib.suppress(Exception):
+                self._log(line)
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        # Never a traceback on the presenter's screen: one line in the server's log instead.
+        error = context.get("exception")
+        self.log(f"server error: {context.get('message')}{f': {error!r}' if error else ''}")
+
+
+def quiet_asyncssh() -> None:
+    """asyncssh logs through `logging`; with nobody listening, Python would print to the presenter's TTY."""
+    logger = logging.getLogger("asyncssh")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
