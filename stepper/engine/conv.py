@@ -85,19 +85,11 @@ class Window(Layer):
     def trace(self, x: np.ndarray) -> WindowTrace:
         return WindowTrace(self, np.asarray(x, dtype=np.float64))
 
-    def window_values(self, g: np.ndarray, o: int, i: int, j: int) -> dict[str, np.ndarray]:
-        """The operands and result at one output position (``g`` is the (C, H, W) input grid)."""
+    fill = 0.0  # what the padding holds
+
+    def window_values(self, window: np.ndarray, o: int) -> dict[str, np.ndarray]:
+        """The operands and result for output channel ``o`` over one (C, kh, kw) window."""
         raise NotImplementedError
-
-
-def _take(g: np.ndarray, rows: tuple[int, ...], cols: tuple[int, ...], fill: float) -> np.ndarray:
-    """g[:, rows][:, :, cols] with ``fill`` where a row or column falls in the padding."""
-    c, h, w = g.shape
-    r, q = np.asarray(rows), np.asarray(cols)
-    inside = ((r >= 0) & (r < h))[:, None] & ((q >= 0) & (q < w))[None, :]
-    out = np.full((c, len(r), len(q)), fill)
-    out[:, inside] = g[:, r.clip(0, h - 1)][:, :, q.clip(0, w - 1)][:, inside]
-    return out
 
 
 @dataclass(frozen=True)
@@ -132,8 +124,7 @@ class Conv2d(Window):
         out = np.tensordot(self.windows(x), self.kernel, axes=([0, 3, 4], [1, 2, 3]))
         return np.moveaxis(out, -1, 0) + self.bias[:, None, None]
 
-    def window_values(self, g: np.ndarray, o: int, i: int, j: int) -> dict[str, np.ndarray]:
-        window = _take(g, *self.positions(i, j), 0.0)
+    def window_values(self, window: np.ndarray, o: int) -> dict[str, np.ndarray]:
         products = window * self.kernel[o]
         total = products.sum()
         return {"window": window, "kernel": self.kernel[o], "products": products,
@@ -175,15 +166,15 @@ class Pool2d(Window):
         object.__setattr__(self, "type", f"{self.kind}pool2d")
 
     @property
-    def fill(self) -> float:
+    def fill(self) -> float:  # type: ignore[override]
         return -np.inf if self.kind == "max" else 0.0
 
     def grid(self, x: np.ndarray) -> np.ndarray:
         w = self.windows(x, self.fill)
         return w.max(axis=(3, 4)) if self.kind == "max" else w.mean(axis=(3, 4))
 
-    def window_values(self, g: np.ndarray, o: int, i: int, j: int) -> dict[str, np.ndarray]:
-        window = _take(g[o : o + 1], *self.positions(i, j), self.fill)[0]
+    def window_values(self, window: np.ndarray, o: int) -> dict[str, np.ndarray]:
+        window = window[o]
         if self.kind == "max":
             at = np.unravel_index(int(np.argmax(window)), window.shape)
             return {"window": window, "argmax": np.asarray(at), "result": window[at]}
@@ -197,6 +188,7 @@ class WindowTrace(Trace):
 
     def __init__(self, layer: Window, x: np.ndarray) -> None:
         self.g = frozen(layer.as_grid(x))
+        self.windows = layer.windows(self.g, layer.fill)  # a strided view: no copy, any window in O(1)
         grid = layer.grid(self.g)
         self.grid_values = frozen(grid)
         super().__init__(layer, x, layer.shape_out(grid, x.shape), grid.size)
@@ -217,7 +209,7 @@ class WindowTrace(Trace):
         o, i, j = np.unravel_index(k, self.grid_values.shape)
         o, i, j = int(o), int(i), int(j)
         rows, cols = layer.positions(i, j)
-        values = {key: frozen(v, dtype=None) for key, v in layer.window_values(self.g, o, i, j).items()}
+        values = {key: frozen(v, dtype=None) for key, v in layer.window_values(self.windows[:, i, j], o).items()}
         return Step(
             index=k,
             phase="window",
