@@ -18,6 +18,21 @@ def columns(ctx: Context) -> int:
     return max(1, (ctx.width - LABEL) // (CELL + 1))
 
 
+def lines_per_vector(ctx: Context) -> int:
+    """On a tall screen each vector wraps onto more lines, so more of a 128-wide state shows."""
+    return max(1, (ctx.height - 2) // (len(ROWS) + min(len(ctx.trace.input), 8)))
+
+
+def strips(label: str, values, page: Window, n: int, scale: float) -> list[Strip]:
+    """``page`` of a vector as lines of ``n`` cells; the label on the first line only."""
+    out = []
+    for start in range(page.start, page.stop, n):
+        line = Window(start, min(n, page.stop - start), page.total)
+        out.append(Strip(label if start == page.start else "", values, line, cell=CELL, scale=scale,
+                         label_width=LABEL))
+    return out
+
+
 def token(ctx: Context, t: int) -> str:
     return ctx.labels[t] if t < len(ctx.labels) else f"x{t + 1}"
 
@@ -28,24 +43,20 @@ class RNNView(FamilyView):
     def lines(self, ctx: Context) -> list:
         step, trace = ctx.step, ctx.trace
         t = step.highlight["t"]
-        n = columns(ctx)
-        hidden = trace.layer.hidden
-        hw = Window.around(None, n, hidden, ctx.pan_cols)
-        xw = Window.around(None, n, trace.input.shape[1], ctx.pan_cols)
+        n, per = columns(ctx), lines_per_vector(ctx)
+        hw = Window.around(None, n * per, trace.layer.hidden, ctx.pan_cols)
+        xw = Window.around(None, n * per, trace.input.shape[1], ctx.pan_cols)
         scale = max(scale_of(trace.output), scale_of(step.values["a_t"]) if "a_t" in step.values else 0, 1e-12)
         out = [self.tokens(ctx, t, hw, xw)]
         for label, key in ROWS:
-            values = step.values.get(key)
-            window = xw if key == "x_t" else hw
-            s = scale_of(trace.input) if key == "x_t" else scale
-            out.append(Strip(label, values, window, cell=CELL, scale=s, label_width=LABEL))
-        room = max(ctx.height - len(out) - 1, 1)
+            window, s = (xw, scale_of(trace.input)) if key == "x_t" else (hw, scale)
+            out += strips(label, step.values.get(key), window, n, s)
         done = t + 1 if step.phase == "act" else t
         out.append(Text(f"unrolled: h_1 .. h_{max(done, 1)} carried on, one row per time step", style="dim"))
+        room = max((ctx.height - len(out)) // per, 1)
         first = max(0, done - room)
         for r in range(first, min(done, first + room)):
-            out.append(Strip(f"h_{r + 1} {token(ctx, r)}", trace.output[r], hw, cell=CELL, scale=scale,
-                             label_width=LABEL))
+            out += strips(f"h_{r + 1} {token(ctx, r)}", trace.output[r], hw, n, scale)
         return out
 
     def tokens(self, ctx: Context, t: int, hw: Window, xw: Window) -> Text:
