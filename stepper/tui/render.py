@@ -93,7 +93,7 @@ class Window:
         pages = max(1, -(-total // count))
         page = (focus // count if focus is not None else 0) + shift
         page = min(max(page, 0), pages - 1)
-        return cls(page * count, count, total)
+        return cls(min(page * count, total - count), count, total)  # the last page is a full one too
 
 
     @classmethod
