@@ -22,24 +22,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="stepper", description="Step through neural-network layers in the terminal.")
     parser.add_argument("--version", action="version", version=f"stepper {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    version = {"action": "version", "version": f"stepper {__version__}"}
 
     run = sub.add_parser("run", help="open the step-through TUI on a scenario",
                          description="Open the TUI on a scenario file; q quits.")
+    run.add_argument("--version", **version)
     run.add_argument("file", metavar="FILE")
     run.add_argument("--theme", default=None, help="colour theme, e.g. ansi-dark on a projector (Ctrl+P lists them)")
     run.add_argument("--follow", default=None, metavar="SOCKET", help=argparse.SUPPRESS)
 
     check = sub.add_parser("check", help="validate scenario files and summarise them",
                            description="Validate each file; print one line per file. Exit 0 if all are valid, 2 if not.")
+    check.add_argument("--version", **version)
     check.add_argument("files", nargs="+", metavar="FILE")
 
     trace = sub.add_parser("trace", help="print every step of every layer, headless",
                            description="Run every layer and print each step: a readable table, or JSON Lines with --json.")
+    trace.add_argument("--version", **version)
     trace.add_argument("file", metavar="FILE")
     trace.add_argument("--json", action="store_true", help="JSON Lines: one object per step and per layer output")
 
     export = sub.add_parser("export", help="write SVG screenshots of chosen steps",
                             description="Write the TUI's screen at chosen steps as SVG (and text) files.")
+    export.add_argument("--version", **version)
     export.add_argument("file", metavar="FILE")
     export.add_argument("--out", required=True, metavar="DIR", help="folder for the files (created if missing)")
     export.add_argument("--steps", default="0", help="indices and ranges: 0,3,10-12, -1 for the last, or all")
@@ -49,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="give a lecture over SSH",
                            description="Serve the scenario over SSH: viewers follow the presenter.")
+    serve.add_argument("--version", **version)
     serve.add_argument("file", metavar="FILE")
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--host", default="127.0.0.1")

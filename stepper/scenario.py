@@ -21,7 +21,7 @@ __all__ = ["Scenario", "ScenarioError", "load"]
 MAX_ELEMENTS = 4_194_304  # numbers in any one array: input, weight or layer output (2**22)
 MAX_TOTAL = 16_777_216  # numbers across the whole scenario (about 128 MiB of float64)
 MAX_STEPS = 10_000_000  # steps in the whole trace
-MAX_WORK = 1_000_000_000  # multiply-adds in the vectorised passes (a few seconds of NumPy)
+MAX_WORK = 200_000_000  # multiply-adds in the vectorised passes (about a second of NumPy)
 MAX_LAYERS = 64
 MAX_TEXT = 4096  # characters or words of `text` input
 

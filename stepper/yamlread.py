@@ -21,7 +21,7 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a 3x128x128 image written out in YAML is about 0.4 MB
 MAX_DEPTH = 24  # scenario > layers > compare > layer > weights > 4-D kernel is 10 levels
-MAX_NODES = 1_000_000  # values after expanding aliases (anchors and `*refs`)
+MAX_NODES = 300_000  # values after expanding aliases (anchors and `*refs`)
 
 INT, FLOAT, BOOL, NULL, STR = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null", "str"))
 

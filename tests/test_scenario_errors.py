@@ -762,7 +762,7 @@ LIMITS = [
           - type: conv2d
             kernel_size: 9
             out_channels: 64
-        """, 5, 5, ("multiply-adds", "limit of 1,000,000,000", "kernels smaller")),
+        """, 5, 5, ("multiply-adds", "limit of 200,000,000", "kernels smaller")),
     Bad("conv-padding-huge", """
         title: x
         input: {array: [[1, 2], [3, 4]]}
@@ -784,7 +784,7 @@ LIMITS = [
         """, 8, 5, ("would hold 20,971,520 numbers", "limit of 16,777,216")),
     Bad("too-many-layers", "title: x\ninput: {array: [1]}\nlayers:\n" + "  - type: dropout\n" * 65,
         68, 5, ("more than 64 layers",)),
-    Bad("alias-bomb", alias_bomb(), 8, 8, ("more than 1,000,000 values (aliases expanded)", "limit")),
+    Bad("alias-bomb", alias_bomb(), 7, 20, ("more than 300,000 values (aliases expanded)", "limit")),
     Bad("recursive-alias", """
         title: x
         input:

@@ -15,6 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from stepper.engine.trace import Layer, Param, Step, Trace, frozen
 
 Pair = tuple[int, int]
+CHUNK = 1 << 21  # numbers copied at once when multiplying windows by the kernel (16 MiB of float64)
 
 
 def out_size(n: int, k: int, s: int, p: int, d: int) -> int:
@@ -121,8 +122,14 @@ class Conv2d(Window):
         return (h, w) if self.flat and len(shape) == 2 else (o, h, w)
 
     def grid(self, x: np.ndarray) -> np.ndarray:
-        out = np.tensordot(self.windows(x), self.kernel, axes=([0, 3, 4], [1, 2, 3]))
-        return np.moveaxis(out, -1, 0) + self.bias[:, None, None]
+        windows = self.windows(x)  # (C, H', W', kh, kw), a view; tensordot copies what it multiplies
+        c, h, w, kh, kw = windows.shape
+        out = np.empty((self.kernel.shape[0], h, w))
+        rows = max(1, CHUNK // max(c * w * kh * kw, 1))  # so a block's copy stays small
+        for r in range(0, h, rows):
+            block = np.tensordot(windows[:, r : r + rows], self.kernel, axes=([0, 3, 4], [1, 2, 3]))
+            out[:, r : r + rows] = np.moveaxis(block, -1, 0)
+        return out + self.bias[:, None, None]
 
     def window_values(self, window: np.ndarray, o: int) -> dict[str, np.ndarray]:
         products = window * self.kernel[o]
