@@ -14,7 +14,8 @@ import html
 import io
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from stepper.scenario import Scenario, ScenarioError, load
 EXIT_BAD_INPUT = 2
 COLS, ROWS = (20, 500), (6, 200)  # sane terminal sizes: wide enough for a header, small enough to view
 STEP_DIGITS = 6  # at least: S000007 sorts after S000006 up to a million steps, and beyond with more digits
+MAX_SHOTS = 10_000  # screens in one export: at about 0.15 s each, already a long wait
 FORMATS = {"svg": ("svg",), "txt": ("txt",), "both": ("svg", "txt")}
 
 
@@ -63,24 +65,36 @@ TOKEN = re.compile(rf"(?P<one>{STEP})|(?P<start>{STEP})-(?P<end>{STEP})|(?P<all>
 
 def parse_steps(text: str, total: int) -> list[int]:
     """`0,3,10-12`, `-1` (the last), `all` -> sorted distinct 0-based step indices below `total`."""
-    chosen: set[int] = set()
+    ranges = []  # inclusive (first, last) pairs, counted before any list is built
     for part in text.split(","):
         token = part.strip()
         match = TOKEN.fullmatch(token)
         if not match:
-            raise ExportError(f"--steps {text!r}: {token!r} is not a step; use indices and ranges "
-                              "like 0,3,10-12, -1 for the last step, or all")
+            what = f"{token!r} is not a step" if token else "an item is empty"
+            raise ExportError(f"--steps {text!r}: {what}; use indices and ranges like 0,3,10-12, "
+                              "-1 for the last step, or all")
         if match["all"]:
-            chosen.update(range(total))
+            ranges.append((0, total - 1))
         elif match["one"] is not None:
-            chosen.add(resolve(int(match["one"]), total, text))
+            k = resolve(int(match["one"]), total, text)
+            ranges.append((k, k))
         else:
             start, end = resolve(int(match["start"]), total, text), resolve(int(match["end"]), total, text)
             if start > end:
                 raise ExportError(f"--steps {text!r}: the range {token} runs backwards; "
                                   f"write the lower step first, e.g. {match['end']}-{match['start']}")
-            chosen.update(range(start, end + 1))
-    return sorted(chosen)
+            ranges.append((start, end))
+    merged: list[list[int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    count = sum(end - start + 1 for start, end in merged)
+    if count > MAX_SHOTS:
+        raise ExportError(f"--steps {text!r} chooses {count:,} steps; export at most {MAX_SHOTS:,} at a time, "
+                          f"e.g. 0-{MAX_SHOTS - 1}")
+    return [k for start, end in merged for k in range(start, end + 1)]
 
 
 def resolve(k: int, total: int, text: str) -> int:
@@ -125,11 +139,18 @@ def screen_text(app) -> str:
 
 
 SVG_TEXT = re.compile(r'(<text [^>]*?textLength=")([\d.]+)("[^>]*>)([^<]*)(</text>)')
+SVG_ROOT = '<svg class="rich-terminal"'
+
+
+def portable_svg(svg: str) -> str:
+    """Rich's SVG, made to draw the same in browsers and in converters such as rsvg-convert:
+    runs of spaces are kept (xml:space), and wide characters get their two cells (fix_wide_text)."""
+    return fix_wide_text(svg.replace(SVG_ROOT, '<svg xml:space="preserve" class="rich-terminal"', 1))
 
 
 def fix_wide_text(svg: str) -> str:
-    """Give each text run the width of the cells it covers (Rich counts characters: a CJK character
-    would be squeezed into one cell, Textualize/rich#2742)."""
+    """Give each text run the width of the cells it covers (Rich counts characters, so a CJK
+    character would be squeezed into one cell: Textualize/rich#2742)."""
 
     def widen(m: re.Match) -> str:
         text = html.unescape(m[4])
@@ -164,14 +185,15 @@ async def photograph(scenario: Scenario, shots: list[Shot], size: tuple[int, int
             await settle(pilot)
             if "svg" in kinds:
                 title = f"{Path(scenario.path).name} · step {shot.step + 1}/{total}"
-                write(shot, "svg", fix_wide_text(app.export_screenshot(title=title)))
+                write(shot, "svg", portable_svg(app.export_screenshot(title=title)))
             if "txt" in kinds:
                 write(shot, "txt", screen_text(app))
 
 
 def export(scenario: Scenario, out: Path, steps: list[int], size: tuple[int, int], theme: str | None = None,
            kinds: tuple[str, ...] = ("svg",), progress: Callable[[], None] | None = None) -> list[Path]:
-    """Write the chosen steps' screens into `out` (which must exist); return the paths in step order."""
+    """Write the chosen steps' screens into `out` (made if missing); return the paths in step order."""
+    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
     def write(shot: Shot, kind: str, content: str) -> None:
@@ -217,31 +239,24 @@ def export_command(args: argparse.Namespace) -> int:
     with progress_bar(stderr, f"exporting {Path(args.file).name}", len(steps)) as advance:
         written = export(scenario, out, steps, size, theme, kinds, advance)
     first, last = written[0].name, written[-1].name
-    print(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {out}: "
-          f"{first}{f' .. {last}' if last != first else ''}", file=stdout)
+    span = first if first == last else f"{first} .. {last}"
+    print(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {out}: {span}", file=stdout)
     return 0
 
 
-class progress_bar:
-    """A Rich progress bar on a terminal, for more than one shot; on a pipe, nothing at all."""
+@contextmanager
+def progress_bar(file, description: str, total: int) -> Iterator[Callable[[], None] | None]:
+    """A Rich progress bar on a terminal, for more than one shot; on a pipe, nothing at all.
+    Yields the function that advances it, or None."""
+    console = Console(file=file, stderr=True)
+    if not console.is_terminal or console.is_dumb_terminal or total < 2:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    def __init__(self, file, description: str, total: int) -> None:
-        self.console = Console(file=file, stderr=True)
-        self.description, self.total = description, total
-        self.bar = None
-
-    def __enter__(self) -> Callable[[], None] | None:
-        if not self.console.is_terminal or self.console.is_dumb_terminal or self.total < 2:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=self.console, transient=True,
-                            redirect_stdout=False, redirect_stderr=False)
-        self.bar.start()
-        task = self.bar.add_task(self.description, total=self.total)
-        return lambda: self.bar.advance(task)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar:
-            self.bar.stop()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    # the headless app captures stdout and stderr while it runs: the bar writes to `file` itself
+    with Progress(*columns, console=console, transient=True, redirect_stdout=False,
+                  redirect_stderr=False) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)

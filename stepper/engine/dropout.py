@@ -49,10 +49,10 @@ class Dropout(Layer):
 
     def resampled(self, seed: int | tuple[int, ...]) -> Dropout:
         """The same layer with fresh coins (an explicit mask gives way to the new draw)."""
-        return replace(self, seed=seed, mask=None)
+        return replace(self, seed=seed, mask=None, step_notes={})  # the notes told of the old coins
 
     def toggled(self) -> Dropout:
-        return replace(self, mode="eval" if self.mode == "train" else "train")
+        return replace(self, mode="eval" if self.mode == "train" else "train", step_notes={})
 
 
 class DropoutTrace(Trace):

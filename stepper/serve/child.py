@@ -2,20 +2,26 @@
 
 The server starts this in a new session with the pseudo-terminal as its standard streams; first it
 makes that terminal its controlling terminal, so that the kernel sends it SIGWINCH when the
-viewer's window changes and SIGHUP if the server goes away, then it is `stepper run`.
+viewer's window changes and SIGHUP if the server goes away, and lowers its own priority, so that
+however hard viewers work the presenter's screen and the server come first; then it is `stepper run`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sys
 import termios
+
+NICENESS = 5  # viewers yield the CPU to the presenter's TUI and the SSH server
 
 
 def main(argv: list[str]) -> int:
     with contextlib.suppress(OSError):
         fcntl.ioctl(sys.stdin.fileno(), termios.TIOCSCTTY, 0)
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     from stepper.cli import main as stepper
 
     return stepper(argv)

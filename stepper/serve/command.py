@@ -8,7 +8,6 @@ import contextlib
 import signal
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -35,18 +34,27 @@ def check_flags(args: argparse.Namespace) -> None:
                          "run it in one, or use --headless to serve without a presenter")
 
 
+def local(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def student_command(host: str, port: int) -> str:
+    """What students type: this machine's name when listening on every interface."""
+    if local(host):
+        name = "localhost"
+    else:
+        name = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    return f"ssh -p {port} {name}" if port != 22 else f"ssh {name}"
+
+
 def banner(args: argparse.Namespace, lecture, title: str, fingerprint: str, created: bool,
            key_path: Path) -> list[str]:
     """What the lecturer reads at start: where to connect, who may, and the host key to check."""
-    host = args.host
-    if host in ("127.0.0.1", "localhost", "::1"):
-        reach, where = "localhost", "only from this machine (--host 0.0.0.0 opens it to the network)"
-    else:
-        reach, where = (socket.gethostname() if host in ("0.0.0.0", "::", "") else host), "over the network"
-    port = "" if lecture.port == 22 else f"-p {lecture.port} "
+    where = "only from this machine (--host 0.0.0.0 opens it to the network)" if local(args.host) else \
+        "over the network"
     lines = [
-        f"stepper serve: {title!r} on {host}:{lecture.port}, {where}",
-        f"  students type:  ssh {port}{reach}",
+        f"stepper serve: {title!r} on {args.host}:{lecture.port}, {where}",
+        f"  students type:  {student_command(args.host, lecture.port)}",
         f"  host key {fingerprint} ({'created in' if created else 'from'} {key_path})",
     ]
     if args.open:
@@ -101,32 +109,38 @@ def log_line(line: str) -> None:
 
 
 def wait_for_signal() -> None:
-    """Headless: serve until Ctrl+C or SIGTERM."""
-    done = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    """Headless: serve until Ctrl+C or SIGTERM.
+
+    The handler only records the signal: taking a lock in a signal handler (Event.set) can
+    deadlock with the very wait it interrupts.
+    """
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not done.wait(1):
-            pass
+        while not caught:
+            time.sleep(0.2)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
 def present_in_terminal(scenario, lecture, args: argparse.Namespace) -> None:
-    """The presenter's TUI in this terminal; SIGTERM quits it as `q` would."""
+    """The presenter's TUI in this terminal; SIGTERM or SIGHUP end the lecture as `q` would."""
     from stepper.serve.presenter import present
     from stepper.tui import create_app
 
     app = create_app(scenario)
-    where = f"ssh -p {lecture.port} HOST"
-    notices = [(f"Serving on {args.host}:{lecture.port}: students type `{where}`", "information")]
+    command = student_command(args.host, lecture.port)
+    notices = [(f"Serving on {args.host}:{lecture.port}: students type `{command}`", "information")]
     if args.open:
         notices.append(("OPEN LECTURE: anyone who can reach this port can watch, no key needed", "warning"))
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGTERM, app.exit)
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # killed, or the terminal closed: end as q would
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, app.exit)
         await present(app, lecture, notices=tuple(notices))
 
     asyncio.run(main())

@@ -3,8 +3,10 @@
 A Unix socket in the lecture's private directory (mode 0700). Each viewer process connects to it
 (stepper.tui.follow) and reads newline-delimited ASCII lines:
 
-    17      the presenter is at global step 17 (0-based); sent on connect, then after every move
-    bye     the lecture is over: say so and exit
+    17              the presenter is at global step 17 (0-based); sent on connect, then after every change
+    17 2:3:eval     ... and dropout layer 2 (0-based) shows its 3rd fresh sample, in eval mode
+                    (see StepperApp.lecture_state); layers left as the file has them are not named
+    bye             the lecture is over: say so and exit
 
 Viewers never write. Only the latest position matters, so a reader that falls behind loses
 nothing by reading several lines at once, and one that stops reading is cut off once its backlog
@@ -15,21 +17,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 
 BYE = b"bye"
 BACKLOG_LIMIT = 64 * 1024  # bytes: thousands of positions that a stuck viewer process never read
 
 
-def parse(buffer: bytes) -> tuple[list[int | bytes], bytes]:
-    """Split received bytes into messages (an int position, or BYE) and the unfinished rest."""
+STATE = re.compile(rb"\d{1,12}( \d{1,4}:\d{1,9}:(train|eval)(,\d{1,4}:\d{1,9}:(train|eval)){0,63})?")
+
+
+def parse(buffer: bytes) -> tuple[list[str | bytes], bytes]:
+    """Split received bytes into messages (a lecture state as text, or BYE) and the unfinished rest;
+    anything that is not a well-formed state is ignored."""
     *lines, rest = buffer.split(b"\n")
-    messages: list[int | bytes] = []
+    messages: list[str | bytes] = []
     for line in lines:
         line = line.strip()
         if line == BYE:
             messages.append(BYE)
-        elif line.isdigit():
-            messages.append(int(line))
+        elif STATE.fullmatch(line):
+            messages.append(line.decode("ascii"))
     return messages, rest
 
 
@@ -38,7 +45,7 @@ class Feed:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.position = 0
+        self.state = "0"
         self.writers: set[asyncio.StreamWriter] = set()
         self.server: asyncio.AbstractServer | None = None
         self.ended = False
@@ -50,7 +57,7 @@ class Feed:
         if self.ended:
             writer.write(BYE + b"\n")
         else:
-            writer.write(b"%d\n" % self.position)
+            writer.write(self.state.encode("ascii") + b"\n")
             self.writers.add(writer)
         try:
             while await reader.read(4096):  # viewers have nothing to say: read until they hang up
@@ -70,12 +77,12 @@ class Feed:
             with contextlib.suppress(ConnectionError, OSError, RuntimeError):
                 writer.write(line)
 
-    def publish(self, position: int) -> None:
-        """The presenter is at ``position``: tell every viewer (and everyone who joins later)."""
-        if self.ended or position == self.position:
+    def publish(self, state: str) -> None:
+        """The presenter's lecture state is now ``state``: tell every viewer (and later arrivals)."""
+        if self.ended or state == self.state:
             return
-        self.position = position
-        self._send(b"%d\n" % position)
+        self.state = state
+        self._send(state.encode("ascii") + b"\n")
 
     def end(self) -> None:
         """Tell every viewer the lecture is over; later arrivals hear the same."""

@@ -24,7 +24,7 @@ import asyncssh
 
 from stepper.serve.feed import Feed
 from stepper.serve.keys import AuthorizedKeys, ServeError
-from stepper.serve.session import ViewerSession
+from stepper.serve.session import ViewerSession, printable
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Config:
     stall_timeout: float = 60.0  # seconds a client may refuse its screen before it is dropped
     keepalive_interval: float = 15.0  # seconds of silence before asking the client if it is there
     keepalive_count_max: int = 4  # unanswered keepalives before a client is dropped
+    outbound_limit: int = 256 * 1024  # bytes queued for a client before its screen stops being read
     check_interval: float = 5.0  # seconds between a session's stall and idle checks
     end_grace: float = 3.0  # seconds viewers get to say goodbye themselves when the lecture ends
 
@@ -51,6 +52,9 @@ class Config:
     def max_connections(self) -> int:
         """Open connections (viewing, or still logging in) beyond which new ones are turned away."""
         return self.max_viewers + 20
+
+
+NO_FORWARDING = "stepper serve forwards nothing: it shows the lecture only"
 
 
 class Gate(asyncssh.SSHServer):
@@ -99,12 +103,31 @@ class Gate(asyncssh.SSHServer):
         if self.session is None and self.conn is not None:
             self.conn.close()
 
+    # No forwarding of any kind: a viewer gets the stepper screen and nothing else.
+    def connection_requested(self, dest_host, dest_port, orig_host, orig_port):
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, NO_FORWARDING)
+
+    def server_requested(self, listen_host, listen_port) -> bool:
+        return False
+
+    def unix_connection_requested(self, dest_path):
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, NO_FORWARDING)
+
+    def unix_server_requested(self, listen_path) -> bool:
+        return False
+
+    def tun_requested(self, unit):
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, NO_FORWARDING)
+
+    def tap_requested(self, unit):
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, NO_FORWARDING)
+
     def session_requested(self) -> ViewerSession | bool:
         if self.session is not None:
             return False  # one screen per connection
         peer = self.conn.get_extra_info("peername") if self.conn else None
         host = peer[0] if peer else "?"
-        self.session = ViewerSession(self.lecture, f"{self.username}@{host}")
+        self.session = ViewerSession(self.lecture, f"{printable(self.username)}@{host}")
         return self.session
 
 
@@ -120,6 +143,9 @@ class Lecture:
         self.sessions: set[ViewerSession] = set()
         self.gates: set[Gate] = set()
         self.rundir = tempfile.mkdtemp(prefix="stepper-serve-")  # mode 0700: the feed and viewer homes
+        # Viewers load a copy taken now: editing the file mid-lecture cannot put them out of step.
+        self.scenario_path = os.path.join(self.rundir, os.path.basename(config.scenario_path))
+        shutil.copyfile(config.scenario_path, self.scenario_path)
         self.feed_path = os.path.join(self.rundir, "feed.sock") if config.presenter else None
         self.feed = Feed(self.feed_path) if self.feed_path else None
         self.loop = asyncio.new_event_loop()
@@ -139,8 +165,8 @@ class Lecture:
         except OSError as e:
             self._shutdown_thread()
             shutil.rmtree(self.rundir, ignore_errors=True)
-            raise ServeError(f"cannot listen on {self.config.host}:{self.config.port}: "
-                             f"{e.strerror or e}") from None
+            reason = os.strerror(e.errno) if e.errno and e.errno > 0 else (e.strerror or str(e))
+            raise ServeError(f"cannot listen on {self.config.host}:{self.config.port}: {reason}") from None
         except BaseException:
             self._shutdown_thread()
             shutil.rmtree(self.rundir, ignore_errors=True)
@@ -158,11 +184,11 @@ class Lecture:
             server_version="stepper")
         self.port = self.server.sockets[0].getsockname()[1]
 
-    def publish(self, position: int) -> None:
-        """The presenter moved (thread-safe): every following viewer goes to ``position``."""
+    def publish(self, state: str) -> None:
+        """The presenter moved or drew a sample (thread-safe): following viewers do the same."""
         if self.feed and not self.stopped:
             with contextlib.suppress(RuntimeError):  # the loop has just closed
-                self.loop.call_soon_threadsafe(self.feed.publish, position)
+                self.loop.call_soon_threadsafe(self.feed.publish, state)
 
     def stop(self) -> None:
         """End the lecture: viewers are told and given a moment to leave; the rest are ended."""
@@ -186,7 +212,7 @@ class Lecture:
         for session in list(self.sessions):
             session.end("The lecture has ended.")
         deadline = time.monotonic() + 5
-        while self.viewers and time.monotonic() < deadline:  # wait until every process is reaped
+        while (self.viewers or any(g.session for g in self.gates)) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for gate in list(self.gates):
             if gate.conn is not None:
@@ -239,15 +265,22 @@ class Lecture:
             with contextlib.suppress(Exception):
                 self.on_viewers(len(self.viewers))
 
-    def viewer_pids(self) -> list[int]:
-        """Process ids of the running viewer processes (for tests and the benchmark)."""
-        future = concurrent.futures.Future()
+    def inspect(self, look: Callable[[], object]) -> object:
+        """Run ``look`` on the server's thread and return what it returns (for tests and the benchmark)."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
 
-        def collect() -> None:
-            future.set_result([s.proc.pid for s in self.viewers if s.proc and s.proc.returncode is None])
+        def run() -> None:
+            try:
+                future.set_result(look())
+            except Exception as e:  # handed to the caller
+                future.set_exception(e)
 
-        self.loop.call_soon_threadsafe(collect)
+        self.loop.call_soon_threadsafe(run)
         return future.result(10)
+
+    def viewer_pids(self) -> list[int]:
+        """Process ids of the running viewer processes."""
+        return self.inspect(lambda: [s.proc.pid for s in self.viewers if s.proc and s.proc.returncode is None])
 
     def log(self, line: str) -> None:
         if self._log is not None:

@@ -30,7 +30,7 @@ class PresenterLink:
         """The app is mounted (call on its loop): start publishing and counting."""
         self.loop = asyncio.get_running_loop()
         self.app.listeners.append(self.lecture.publish)
-        self.lecture.publish(self.app.position)
+        self.lecture.publish(self.app.lecture_state())
         self.lecture.on_viewers = self.viewers_changed
         self.app.set_viewers(len(self.lecture.viewers))
         self.linked = True

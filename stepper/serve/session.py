@@ -1,9 +1,9 @@
 """One viewer: an SSH session whose terminal is a pseudo-terminal running a stepper viewer process.
 
 Bytes are pumped both ways with non-blocking I/O on the server's event loop. Each direction is
-bounded: output stops being read from the pseudo-terminal while the client is not taking it
-(the viewer process then waits on its own terminal, and nobody else notices), and a client that
-stays stalled past ``stall_timeout`` is disconnected; input beyond ``INBOUND_LIMIT`` pauses the
+bounded: output stops being read from the pseudo-terminal while more than ``outbound_limit`` bytes
+wait for the client (the viewer process then waits on its own terminal, and nobody else notices),
+and a client that stays stalled past ``stall_timeout`` is disconnected; input beyond ``INBOUND_LIMIT`` pauses the
 SSH channel, which stops the client through SSH flow control.
 """
 
@@ -29,9 +29,9 @@ import asyncssh
 if TYPE_CHECKING:
     from stepper.serve.lecture import Lecture
 
-OUTBOUND_HIGH = 256 * 1024  # bytes queued for a client before we stop reading its viewer's screen
 INBOUND_LIMIT = 64 * 1024  # keystrokes queued for a viewer process before the client is paused
 READ_SIZE = 64 * 1024
+HANG_UP_AFTER = 3.0  # seconds a client gets to hang up by itself after its session has ended
 SAFE_VALUE = re.compile(r"[A-Za-z0-9._+-]{1,64}")
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -40,6 +40,16 @@ PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 # reports, bracketed paste, focus events and the kitty keyboard protocol.
 RESTORE = (b"\x18\x1b[0m\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l"
            b"\x1b[?1015l\x1b[?2004l\x1b[?1004l\x1b[<u\r\n")
+
+
+def printable(text: str, limit: int = 32) -> str:
+    """A client-chosen string made safe for the lecturer's terminal: no escape sequences, not too long."""
+    clean = "".join(c if c.isprintable() and c.isascii() else "?" for c in text[:limit])
+    return clean + ("..." if len(text) > limit else "")
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
 
 
 def clamp_size(width: int, height: int) -> tuple[int, int]:
@@ -108,7 +118,7 @@ class ViewerSession(asyncssh.SSHServerSession):
 
     def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
         self.chan = chan
-        chan.set_write_buffer_limits(high=OUTBOUND_HIGH)
+        chan.set_write_buffer_limits(high=self.lecture.config.outbound_limit)
 
     def pty_requested(self, term_type, term_size, term_modes) -> bool:
         return True
@@ -139,9 +149,11 @@ class ViewerSession(asyncssh.SSHServerSession):
             with contextlib.suppress(OSError):
                 self.chan.write(message.encode() + b"\r\n")
                 self.chan.exit(status)
+            self.hang_up_later()
 
     async def start(self) -> None:
-        assert self.chan is not None
+        if self.closed or self.chan is None:  # the client left before its session began
+            return
         term = self.chan.get_terminal_type()
         if term is None:
             self.refuse("stepper serve shows a full-screen lecture and needs a terminal: "
@@ -152,14 +164,13 @@ class ViewerSession(asyncssh.SSHServerSession):
                         "Try again in a little while.")
             return
         width, height = clamp_size(*self.chan.get_terminal_size()[:2])
-        master, slave = os.openpty()
+        self.master, slave = os.openpty()
         try:
             set_size(slave, width, height)
-            os.set_blocking(master, False)
-            self.master = master
+            os.set_blocking(self.master, False)
             self.workdir = tempfile.mkdtemp(prefix="viewer-", dir=self.lecture.rundir)
             self.proc = await asyncio.create_subprocess_exec(
-                *viewer_command(self.lecture.config.scenario_path, self.lecture.feed_path),
+                *viewer_command(self.lecture.scenario_path, self.lecture.feed_path),
                 stdin=slave, stdout=slave, stderr=slave, cwd=self.workdir, start_new_session=True,
                 env=viewer_env(term, dict(self.chan.get_environment()), self.workdir))
         except OSError as e:
@@ -168,7 +179,7 @@ class ViewerSession(asyncssh.SSHServerSession):
             return
         finally:
             os.close(slave)
-        self.lecture.log(f"viewer joined: {self.label} ({term}, {width}x{height})")
+        self.lecture.log(f"viewer joined: {self.label} ({printable(term)}, {width}x{height})")
         if self.closed:  # the client left while the process was starting
             self.kill()
         else:
@@ -185,8 +196,7 @@ class ViewerSession(asyncssh.SSHServerSession):
         if not self.closed and self.chan is not None:
             with contextlib.suppress(OSError):
                 self.chan.exit(status if status >= 0 else 128 - status)
-            conn = self.chan.get_connection()
-            self.loop.call_later(5, conn.close)  # a client that does not hang up by itself
+            self.hang_up_later()
         self.release()
 
     def drain(self) -> None:
@@ -211,7 +221,12 @@ class ViewerSession(asyncssh.SSHServerSession):
             with contextlib.suppress(OSError):
                 self.chan.write(RESTORE + message.encode() + b"\r\n")
                 self.chan.exit(0)
-            self.chan.get_connection().close()
+            self.hang_up_later()
+
+    def hang_up_later(self) -> None:
+        """The client hangs up once it has the exit status; one that does not is hung up on."""
+        if self.chan is not None:
+            self.loop.call_later(HANG_UP_AFTER, self.chan.get_connection().close)
 
     def release(self) -> None:
         """The viewer process is gone: free its terminal and its directory, count one viewer less."""
@@ -327,6 +342,6 @@ class ViewerSession(asyncssh.SSHServerSession):
             self.end("Your connection stopped taking the screen: disconnected.")
         elif config.idle_timeout and now - self.last_activity > config.idle_timeout:
             self.lecture.log(f"viewer idle, disconnected: {self.label}")
-            self.end(f"Nothing happened for {config.idle_timeout / 60:g} minutes: disconnected.")
+            self.end(f"Nothing happened for {duration(config.idle_timeout)}: disconnected.")
         elif not self.released:
             self.watchdog = self.loop.call_later(config.check_interval, self.check)

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Markdown, Static
 
 from stepper.engine import Pipeline
 from stepper.scenario import Scenario
+from stepper.tui import render
 from stepper.tui.base import Context, FamilyView, Tally
 from stepper.tui.screens import GotoScreen, HelpScreen
 from stepper.tui.views import CompareView, view_class, view_for
@@ -84,7 +85,8 @@ class StepperApp(App):
         self.following = follow is not None
         self.presenter_position = 0
         self.viewers: int | None = None  # shown on the presenter's header while serving
-        self.listeners: list = []  # called with the new position after every move (the presenter's feed)
+        self.listeners: list = []  # called with lecture_state() after every change (the presenter's feed)
+        self.ready = False
         self.screenshot_dir = Path(screenshot_dir)
         self.view_key: tuple | None = None
         self.view: FamilyView | CompareView | None = None
@@ -111,10 +113,7 @@ class StepperApp(App):
         yield Footer()
 
     def watch_theme(self, theme: str) -> None:
-        from stepper.tui import render
-
-        render.PALETTE["ansi"] = theme.startswith("ansi")
-        self.view_key = None
+        self.view_key = None  # every cell's colour depends on the theme's palette
         self.refresh_screen()
 
     def on_mount(self) -> None:
@@ -122,6 +121,7 @@ class StepperApp(App):
             from stepper.tui.follow import start_following
 
             start_following(self, self.follow)
+        self.ready = True
         if self.requested_theme:
             self.theme = self.requested_theme
         self.title = self.scenario.title
@@ -131,8 +131,9 @@ class StepperApp(App):
     # --- drawing -----------------------------------------------------------------------------
 
     def refresh_screen(self) -> None:
-        if not self.is_mounted:
+        if not self.ready:
             return
+        render.PALETTE["ansi"] = self.theme.startswith("ansi")  # this app's palette, whatever ran before
         pos, step = self.pipeline.step(self.position)
         members = self.pipeline.members(pos.layer)
         key = (tuple(members), id(self.pipeline))
@@ -209,10 +210,32 @@ class StepperApp(App):
         if k != self.position:
             self.position = k
             self.refresh_screen()
-            for listener in self.listeners:
-                listener(k)
+            self.tell_listeners()
+
+    def tell_listeners(self) -> None:
+        state = self.lecture_state()
+        for listener in self.listeners:
+            listener(state)
 
     # --- following a presenter (SSH viewers) -----------------------------------------------------
+
+    def lecture_state(self) -> str:
+        """The position, and each dropout layer's sample number and mode where they differ from the
+        file: `17` or `17 2:3:eval`. A viewer that applies it shows what the presenter shows."""
+        changed = [f"{i}:{self.samples.get(i, 0)}:{self.pipeline.layers[i].mode}"
+                   for i in self.tallies
+                   if self.samples.get(i, 0) or self.pipeline.layers[i].mode != self.scenario.layers[i].mode]
+        return f"{self.position}" + (" " + ",".join(changed) if changed else "")
+
+    def presenter_at(self, state: str) -> None:
+        """Apply a presenter's lecture_state(): their dropout samples and modes, then their step."""
+        k, _, rest = state.partition(" ")
+        wanted = {int(i): (int(n), mode) for i, n, mode in (e.split(":") for e in rest.split(",") if e)}
+        for i in self.tallies:
+            n, mode = wanted.get(i, (0, self.scenario.layers[i].mode))
+            if (n, mode) != (self.samples.get(i, 0), self.pipeline.layers[i].mode):
+                self.draw_dropout(i, n, mode)
+        self.presenter_moved(int(k))
 
     def presenter_moved(self, k: int) -> None:
         """The presenter is now at step ``k``: go there too unless exploring."""
@@ -327,35 +350,35 @@ class StepperApp(App):
         self.notify("r and e act on a dropout layer: Tab to one first", timeout=2)
         return None
 
-    def replace(self, i: int, layer) -> None:
+    def draw_dropout(self, i: int, sample: int, mode: str) -> None:
+        """Dropout layer ``i`` with fresh sample number ``sample`` (0: the file's own coins or mask)
+        in ``mode``; the tally restarts when the mode changes."""
+        layer = self.scenario.layers[i]
+        if sample:
+            layer = layer.resampled((self.scenario.seed, 1 + i, sample))
+        if mode != layer.mode:
+            layer = layer.toggled()
+        if mode != self.pipeline.layers[i].mode:
+            self.tallies[i] = Tally()
+        self.samples[i] = sample
         self.pipeline = self.pipeline.with_layer(i, layer)
+        trace = self.pipeline.traces[i]
+        self.tallies[i].add(trace.keep, trace.output)
         self.view_key = None
         self.refresh_screen()
 
     def action_resample(self) -> None:
         i = self.dropout_layer()
-        if i is None:
-            return
-        self.samples[i] = self.samples.get(i, 0) + 1
-        layer = self.pipeline.layers[i]
-        seed = (self.scenario.seed, 1 + i, self.samples[i])
-        self.pipeline = self.pipeline.with_layer(i, layer.resampled(seed))
-        trace = self.pipeline.traces[i]
-        self.tallies[i].add(trace.keep, trace.output)
-        self.view_key = None
-        self.refresh_screen()
+        if i is not None:
+            self.draw_dropout(i, self.samples.get(i, 0) + 1, self.pipeline.layers[i].mode)
+            self.tell_listeners()
 
     def action_toggle_mode(self) -> None:
         i = self.dropout_layer()
-        if i is None:
-            return
-        layer = self.pipeline.layers[i].toggled()
-        self.pipeline = self.pipeline.with_layer(i, layer)
-        trace = self.pipeline.traces[i]
-        self.tallies[i] = Tally()
-        self.tallies[i].add(trace.keep, trace.output)
-        self.view_key = None
-        self.refresh_screen()
+        if i is not None:
+            mode = "eval" if self.pipeline.layers[i].mode == "train" else "train"
+            self.draw_dropout(i, self.samples.get(i, 0), mode)
+            self.tell_listeners()
 
     # --- screenshots and the command palette ---------------------------------------------------
 

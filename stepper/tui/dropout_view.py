@@ -50,9 +50,8 @@ class DropoutView(FamilyView):
         out.append(Strip("y", y, win, cell=CELL, scale=scale, label_width=LABEL, mark=lit,
                          text=lambda j: None if j <= k else "·"))
         tally = ctx.tally
-        if tally and tally.samples:
-            out.append(title(f"over {tally.samples} sample{'s' if tally.samples != 1 else ''}",
-                             "r: new sample, e: train/eval"))
+        if tally and tally.samples > 1:  # one sample would give away what the steps have yet to show
+            out.append(title(f"over all {tally.samples} samples drawn", "r: another sample, e: train/eval"))
             kept = tally.kept.ravel() / tally.samples
             mean = tally.total.ravel() / tally.samples
             out.append(Strip("kept", None, win, cell=CELL, label_width=LABEL,
@@ -60,6 +59,9 @@ class DropoutView(FamilyView):
             out.append(Strip("mean y", mean, win, cell=CELL, scale=scale, label_width=LABEL))
             gap = float(np.abs(mean - x).mean())
             out.append(Text(f"mean |mean y - x| = {gap:.3g}: with more samples the mean output approaches x",
+                            style="dim"))
+        else:
+            out.append(Text("press r for a fresh sample: a tally of kept elements and the mean output appears",
                             style="dim"))
         return out
 

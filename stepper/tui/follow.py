@@ -1,7 +1,7 @@
 """A viewer of `stepper serve` listens to the presenter's position (see stepper.serve.feed).
 
 The app calls ``start_following`` when it is mounted with ``follow`` set. A worker on the app's
-own loop reads the position channel and calls ``app.presenter_moved(k)``; the app decides whether
+own loop reads the position channel and calls ``app.presenter_at(state)``; the app decides whether
 to go there (following) or only remember it (exploring). When the lecture ends the viewer exits
 with a goodbye that stays on the student's terminal.
 """
@@ -37,7 +37,7 @@ async def follow(app, path: str) -> None:
                 app.exit(return_code=0, message=ENDED)
                 return
             if messages:  # several moves arrived at once: only the latest matters
-                app.presenter_moved(messages[-1])
+                app.presenter_at(messages[-1])
         app.exit(return_code=0, message=LOST)
     except (ConnectionError, OSError):
         app.exit(return_code=0, message=LOST)

@@ -36,12 +36,18 @@ def number(v: float, width: int = 6) -> str:
             if float(text) != 0:
                 return text.rjust(width)
             break
-    return f"{v:+.0e}".replace("e-0", "e-").replace("e+0", "e+")[:width].rjust(width)
+    for digits in (2, 1, 0):  # scientific: +2.1e4, 2.1e4 (the + goes first when space is short), -3e-5
+        text = f"{v:.{digits}e}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+        if v > 0 and len(text) < width:
+            text = "+" + text
+        if len(text) <= width:
+            return text.rjust(width)
+    return text[:width]
 
 
 PALETTE = {"ansi": False}  # set by the app from its theme: ANSI themes use the terminal's own 16 colours
 
-ANSI_STEPS = ((0.5, "white", "blue", "red"), (0.15, "black", "bright_cyan", "bright_yellow"))
+ANSI_STEPS = ((0.5, "white", "blue", "red"), (0.15, "black", "bright_cyan", "bright_magenta"))
 
 
 def colour(v: float, scale: float) -> Style:

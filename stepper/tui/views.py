@@ -54,6 +54,8 @@ class CompareView(Horizontal):
         share = len(pipeline.traces[active])
         width = max((ctx.width - len(self.members)) // len(self.members), 10)
         for box, i in zip(self.query(".member"), self.members):
+            if not box.children:  # not composed yet: the next redraw fills it in
+                continue
             trace = pipeline.traces[i]
             k = local if i == active else min(local * len(trace) // max(share, 1), len(trace) - 1)
             step = trace[k]

@@ -119,7 +119,7 @@ async def test_app_dropout_resample_and_eval(make_app):
         await pilot.press("r")
         await pilot.pause()
         assert app.tallies[0].samples == 2
-        assert "over 2 samples" in screen_text(app)
+        assert "over all 2 samples drawn" in screen_text(app)
         fresh = app.pipeline.traces[0]
         assert fresh.u is not None  # new coins replace the textbook mask
         assert fresh.output.tolist() == [x * 2 if k else 0 for x, k in zip([1, 2, 3, 4, 5, 6], fresh.keep)]
@@ -226,3 +226,31 @@ async def test_app_random_keys_never_raise(make_app, seed):
             await pilot.press(rng.choice(keys))
         await pilot.pause()
         assert 0 <= app.position < len(app.pipeline)
+
+
+async def test_app_viewer_applying_lecture_state_shows_the_presenters_sample(make_app):
+    presenter, viewer = make_app("pipeline.yaml"), make_app("pipeline.yaml", follow="unused")
+    async with presenter.run_test(size=(80, 24)) as p:
+        await p.press("tab", "tab", "r", "r", "right")
+        state = presenter.lecture_state()
+        assert state == f"{presenter.position} 2:2:train"
+        await p.press("e")
+        assert presenter.lecture_state() == f"{presenter.position} 2:2:eval"
+        await p.press("e")
+        await p.pause()
+        expected = presenter.pipeline.traces[2].output
+        presenter_screen = screen_text(presenter)
+    viewer_screen = None
+    async with viewer.run_test(size=(80, 24)) as v:
+        await v.pause()  # its follow channel does not exist: it starts out exploring
+        viewer.following = True
+        viewer.presenter_at(state)
+        await v.pause()
+        assert viewer.position == presenter.position
+        assert (viewer.pipeline.traces[2].output == expected).all()
+        viewer_screen = screen_text(viewer)
+        viewer.presenter_at("0")  # back to the file's own coins
+        assert viewer.samples[2] == 0 and viewer.position == 0
+    rows = lambda text: [line for line in text.splitlines() if line.startswith((" x ", " u ~", " keep?", " y "))]
+    assert len(rows(viewer_screen)) == 4
+    assert rows(viewer_screen) == rows(presenter_screen)
