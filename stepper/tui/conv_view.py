@@ -108,8 +108,7 @@ class ConvView(FamilyView):
                 out += [title(f"kernel K[{o + 1}]"), kk, title("x * K"), pp]
             else:
                 out += beside(kk, pp, f"kernel K[{o + 1}]{of}", "x * K")
-            out.append(Text(f"sum {number(v['sum'], 8).strip()} + bias {number(v['bias'], 8).strip()}"
-                            f" = {number(v['result'], 8).strip()}", style="bold"))
+            out.append(Text(f"sum {val(v['sum'])} + bias {val(v['bias'])} = {val(v['result'])}", style="bold"))
         else:
             win = v["window"]
             cell = cell_width(np.where(np.isfinite(win), win, 0))
@@ -118,10 +117,9 @@ class ConvView(FamilyView):
                         marked=(lambda r, q: (r, q) == tuple(v["argmax"])) if "argmax" in v else None)
             out += [title("window"), grid]
             if layer.kind == "max":
-                out.append(Text(f"max = {number(v['result'], 8).strip()}", style="bold"))
+                out.append(Text(f"max = {val(v['result'])}", style="bold"))
             else:
-                out.append(Text(f"mean = {number(v['sum'], 8).strip()} / {v['count']} = "
-                                f"{number(v['result'], 8).strip()}", style="bold"))
+                out.append(Text(f"mean {val(v['sum'])}/{v['count']} = {val(v['result'])}", style="bold"))
         used = len(out) + sum(len(x.rows) - 1 for x in out if isinstance(x, Grid))
         out.extend(self.output_panel(ctx, width, o, max(ctx.height - used - 1, 1)))
         return Group(*out)
@@ -135,7 +133,8 @@ class ConvView(FamilyView):
             name = f"output ({values.shape[0]} positions x {values.shape[1]} channels)"
         else:
             values, filled, at = trace.grid_values[o], done[o], (i, j)
-            name = f"output channel {o + 1}/{trace.grid_values.shape[0]}"
+            channels = trace.grid_values.shape[0]
+            name = f"output ch {o + 1}/{channels}" if channels > 1 else "output"
         cell = cell_width(values)
         rw = Window.around(at[0], max(height - 1, 1), values.shape[0])
         cw = Window.around(at[1], fit(width, cell), values.shape[1])

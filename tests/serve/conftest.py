@@ -26,8 +26,8 @@ from pathlib import Path
 import asyncssh
 import pyte
 import pytest
-from rich.console import Console
 
+from stepper.export import screen_text
 from stepper.scenario import load
 from stepper.serve.lecture import Config, Lecture
 from stepper.tui import create_app
@@ -290,11 +290,7 @@ def presenter_app():
 
 def app_text(app) -> str:
     """What the presenter reads on their own screen, without colour."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), color_system=None, record=True,
-                      legacy_windows=False, force_terminal=False)
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text()
+    return screen_text(app)
 
 
 def stepper_argv(*args: str) -> list[str]:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from rich.console import Console
-
+from stepper.export import screen_text  # noqa: F401  (the tests read screens with it)
 from stepper.scenario import load
 from stepper.tui import create_app
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-
-
-def screen_text(app) -> str:
-    """What a person would read on the app's screen right now, without colour."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), color_system=None, record=True,
-                      legacy_windows=False, force_terminal=False)
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text()
 
 
 @pytest.fixture
