@@ -89,6 +89,7 @@ class RNNTrace(Trace):
         xu, hw, hs = layer._run(x)
         super().__init__(layer, x, hs, len(x) * len(PHASES))
         self.xu, self.hw = frozen(xu), frozen(hw)
+        self.pre = frozen(xu + hw + layer.b)  # a_t for every t
 
     def unit_start(self, unit: int) -> int:
         return unit * len(PHASES)
@@ -106,7 +107,7 @@ class RNNTrace(Trace):
             values["hW"] = self.hw[t]
         if p >= 2:
             values["b"] = layer.b
-            values["a_t"] = frozen(self.xu[t] + self.hw[t] + layer.b)
+            values["a_t"] = self.pre[t]
         if p >= 3:
             values["h_t"] = self.output[t]
         done = (t + (p == 3)) * layer.hidden

@@ -14,13 +14,12 @@ from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Markdown, Static
+from textual.widgets import Footer, Static
 
 from stepper.engine import Pipeline
 from stepper.scenario import Scenario
 from stepper.tui import render
 from stepper.tui.base import Context, FamilyView, Tally
-from stepper.tui.screens import GotoScreen, HelpScreen
 from stepper.tui.views import CompareView, view_class, view_for
 
 MIN_WIDTH, MIN_HEIGHT = 60, 18
@@ -86,7 +85,7 @@ class StepperApp(App):
         self.presenter_position = 0
         self.viewers: int | None = None  # shown on the presenter's header while serving
         self.listeners: list = []  # called with lecture_state() after every change (the presenter's feed)
-        self.ready = False
+        self.ready = self.notes_ready = False
         self.screenshot_dir = Path(screenshot_dir)
         self.view_key: tuple | None = None
         self.view: FamilyView | CompareView | None = None
@@ -104,7 +103,7 @@ class StepperApp(App):
         yield MainArea(id="main")
         with Horizontal(id="bottom"):
             with VerticalScroll(id="narration"):
-                yield Markdown(id="notes")
+                yield Static(id="notes")
             yield Static(id="shapes")
         yield Static(
             "The terminal is too small for stepper.\n\n"
@@ -155,7 +154,11 @@ class StepperApp(App):
         self.query_one("#formula", Static).update(Group(*(
             Text(line, style=style, no_wrap=True, overflow="ellipsis")
             for line, style in ((step.formula, "bold"), (live, "bold"), (context, "dim")))))
-        self.show_notes(pos.layer, step.note)
+        if self.notes_ready:
+            self.show_notes()
+        else:  # the narration follows the first frame: the numbers are on screen sooner
+            self.notes_ready = True
+            self.call_after_refresh(self.show_notes)
 
     def context(self, layer: int, step) -> Context:
         main = self.query_one("#main", MainArea)
@@ -182,11 +185,15 @@ class StepperApp(App):
         grid.add_row(Text(f" {self.scenario.title}", style="bold"), Text(right, style="bold"))
         return grid
 
-    def show_notes(self, layer: int, note: str) -> None:
+    def show_notes(self) -> None:
+        """The narration for the current step: its note, else its layer's, else the description."""
+        note = self.pipeline.step(self.position)[1].note
         text = note or self.scenario.description or "_No notes for this layer._"
         if getattr(self, "_note", None) != text:
             self._note = text
-            self.query_one("#notes", Markdown).update(text)
+            from rich.markdown import Markdown  # Rich's renderable: light, CJK-safe; imported when first needed
+
+            self.query_one("#notes", Static).update(Markdown(text))
 
     def shapes(self) -> Text:
         out = Text()
@@ -336,9 +343,13 @@ class StepperApp(App):
             if value is not None:
                 self.go(value - 1)
 
+        from stepper.tui.screens import GotoScreen
+
         self.push_screen(GotoScreen(len(self.pipeline)), done)
 
     def action_help(self) -> None:
+        from stepper.tui.screens import HelpScreen
+
         self.push_screen(HelpScreen())
 
     # --- dropout -----------------------------------------------------------------------------

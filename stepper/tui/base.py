@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from rich.console import Group
 from rich.text import Text
-from textual.widgets import Static
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
 
 from stepper.engine import Pipeline, Step
 
@@ -49,19 +51,47 @@ class Context:
         return self.pipeline.traces[self.layer]
 
 
-class FamilyView(Static):
-    """A view of one layer family, redrawn only when what it shows has changed."""
+class FamilyView(Widget):
+    """A view of one layer family, drawn line by line: a step repaints only the rows that changed.
+
+    Views build Rich renderables (``lines``); they are rendered to strips here, compared with what
+    is on screen, and only the rows that differ are refreshed, so a step over SSH sends a few rows,
+    not the whole view.
+    """
 
     DEFAULT_CSS = """
     FamilyView { height: auto; width: 1fr; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.strips: list[Strip] = []
+        self._last: tuple | None = None
+
     def show(self, ctx: Context) -> None:
         key = (id(ctx.pipeline), ctx.layer, ctx.step.index, ctx.active, ctx.pan_rows, ctx.pan_cols,
                ctx.channel, ctx.tally.samples if ctx.tally else 0, ctx.width, ctx.height)
-        if key != getattr(self, "_last", None):  # the same state costs no repaint
-            self._last = key
-            self.update(Group(*self.lines(ctx)))
+        if key == self._last:  # the same state costs no repaint
+            return
+        self._last = key
+        console = self.app.console
+        options = console.options.update(width=max(ctx.width, 1), height=None, no_wrap=True)
+        rendered = console.render_lines(Group(*self.lines(ctx)), options, pad=False)
+        strips = [Strip(segments).simplify() for segments in rendered]
+        old, self.strips = self.strips, strips
+        if len(strips) != len(old):
+            self.styles.height = len(strips)  # a new layout: everything is repainted once
+            self.refresh()
+            return
+        for y, (a, b) in enumerate(zip(old, strips)):
+            if a != b:
+                self.refresh(Region(0, y, self.size.width, 1))
+
+    def render_line(self, y: int) -> Strip:
+        style = self.visual_style.rich_style
+        if y >= len(self.strips):
+            return Strip.blank(self.size.width, style)
+        return self.strips[y].apply_style(style).extend_cell_length(self.size.width, style)
 
     def lines(self, ctx: Context) -> list:
         raise NotImplementedError

@@ -18,6 +18,12 @@ def columns(ctx: Context) -> int:
     return max(1, (ctx.width - LABEL) // (CELL + 1))
 
 
+def colour_scale(trace) -> float:
+    """One colour scale for every vector of the layer (the largest |a_t| or |h_t|), so a cell's
+    colour changes only when its number does, and a step repaints only the rows it fills."""
+    return max(scale_of(trace.output), scale_of(trace.pre), 1e-12)
+
+
 def lines_per_vector(ctx: Context) -> int:
     """On a tall screen each vector wraps onto more lines, so more of a 128-wide state shows."""
     return max(1, (ctx.height - 2) // (len(ROWS) + min(len(ctx.trace.input), 8)))
@@ -46,7 +52,7 @@ class RNNView(FamilyView):
         n, per = columns(ctx), lines_per_vector(ctx)
         hw = Window.around(None, n * per, trace.layer.hidden, ctx.pan_cols)
         xw = Window.around(None, n * per, trace.input.shape[1], ctx.pan_cols)
-        scale = max(scale_of(trace.output), scale_of(step.values["a_t"]) if "a_t" in step.values else 0, 1e-12)
+        scale = colour_scale(trace)
         out = [self.tokens(ctx, t, hw, xw)]
         for label, key in ROWS:
             window, s = (xw, scale_of(trace.input)) if key == "x_t" else (hw, scale)
