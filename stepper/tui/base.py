@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from rich.console import Group
+from rich.segment import Segment
 from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
 from stepper.engine import Pipeline, Step
+from stepper.tui.render import Grid, Row
 
 
 @dataclass
@@ -74,10 +75,7 @@ class FamilyView(Widget):
         if key == self._last:  # the same state costs no repaint
             return
         self._last = key
-        console = self.app.console
-        options = console.options.update(width=max(ctx.width, 1), height=None, no_wrap=True)
-        rendered = console.render_lines(Group(*self.lines(ctx)), options, pad=False)
-        strips = [Strip(segments).simplify() for segments in rendered]
+        strips = [Strip(segments).simplify() for segments in self.render_rows(self.lines(ctx), ctx.width)]
         old, self.strips = self.strips, strips
         if len(strips) != len(old):
             self.styles.height = len(strips)  # a new layout: everything is repainted once
@@ -86,6 +84,20 @@ class FamilyView(Widget):
         for y, (a, b) in enumerate(zip(old, strips)):
             if a != b:
                 self.refresh(Region(0, y, self.size.width, 1))
+
+    def render_rows(self, items: list, width: int) -> list[list[Segment]]:
+        """Segments for each screen row: laid-out rows as they are, other renderables through Rich."""
+        console = self.app.console
+        rows: list[list[Segment]] = []
+        for item in items:
+            if isinstance(item, (Row, Grid)):
+                rows.extend(item.rows())
+            elif isinstance(item, Text) and "\n" not in item.plain:
+                rows.append(list(item.render(console, end="")))
+            else:
+                options = console.options.update(width=max(width, 1), height=None, no_wrap=True)
+                rows.extend(console.render_lines(item, options, pad=False))
+        return rows
 
     def render_line(self, y: int) -> Strip:
         style = self.visual_style.rich_style

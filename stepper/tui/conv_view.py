@@ -120,7 +120,7 @@ class ConvView(FamilyView):
                 out.append(Text(f"max = {val(v['result'])}", style="bold"))
             else:
                 out.append(Text(f"mean {val(v['sum'])}/{v['count']} = {val(v['result'])}", style="bold"))
-        used = len(out) + sum(len(x.rows) - 1 for x in out if isinstance(x, Grid))
+        used = len(out) + sum(len(x.rows_shown) - 1 for x in out if isinstance(x, Grid))
         out.extend(self.output_panel(ctx, width, o, max(ctx.height - used - 1, 1)))
         return Group(*out)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
@@ -50,13 +52,22 @@ PALETTE = {"ansi": False}  # set by the app from its theme: ANSI themes use the 
 ANSI_STEPS = ((0.5, "white", "blue", "red"), (0.15, "black", "bright_cyan", "bright_magenta"))
 
 
+LEVELS = 48  # colour steps on each side of zero: finer than the eye can tell apart in a cell
+
+
 def colour(v: float, scale: float) -> Style:
     """Background from the diverging map, with a foreground that stays readable on it."""
     if scale <= 0 or not np.isfinite(v):
-        t = 0.0
+        level = 0
     else:
-        t = float(np.clip(v / scale, -1, 1))
-    if PALETTE["ansi"]:
+        level = round(max(-1.0, min(1.0, v / scale)) * LEVELS)
+    return _colour(level, PALETTE["ansi"])
+
+
+@lru_cache(maxsize=4 * LEVELS + 4)
+def _colour(level: int, ansi: bool) -> Style:
+    t = level / LEVELS
+    if ansi:
         for bound, fg, neg, pos in ANSI_STEPS:
             if abs(t) >= bound:
                 return Style(color=fg, bgcolor=pos if t > 0 else neg)
@@ -117,39 +128,51 @@ class Window:
         return page
 
 
-class Strip:
-    """One labelled row of value cells: `x_t [0-9 of 256]  +0.12 -1.30 ...`."""
+BOLD = Style(bold=True)
+DIM = Style(dim=True)
+LIT = Style(reverse=True, bold=True)
+Piece = tuple[str, Style | None]
+
+
+class Row:
+    """One line of (text, style) pieces already laid out: drawn without Rich's wrapping machinery,
+    which is what keeps a step cheap."""
+
+    def __init__(self, pieces: list[Piece]) -> None:
+        self.pieces = pieces
+
+    def rows(self) -> list[list[Segment]]:
+        return [[Segment(text, style) for text, style in self.pieces]]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text.assemble(*self.pieces, no_wrap=True)
+
+
+class Strip(Row):
+    """One labelled row of value cells: `x_t  +0.12 -1.30 ...`."""
 
     def __init__(self, label: str, values: np.ndarray | None, window: Window, *, cell: int = 6,
                  scale: float = 1.0, label_width: int = 8, mark: Callable[[int], bool] | None = None,
-                 text: Callable[[int], str] | None = None) -> None:
-        self.label, self.values, self.window, self.cell = label, values, window, cell
-        self.scale, self.label_width, self.mark, self.text = scale, label_width, mark, text
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        line = Text(pad_cells(self.label, self.label_width), style="bold", no_wrap=True)
-        for i in range(self.window.start, self.window.stop):
-            line.append(" ")
-            line.append_text(cell_text(self.values, i, self.cell, self.scale, self.text,
-                                       bool(self.mark and self.mark(i))))
-        yield line
+                 text: Callable[[int], str | None] | None = None) -> None:
+        pieces: list[Piece] = [(pad_cells(label, label_width), BOLD)]
+        for i in range(window.start, window.stop):
+            pieces.append((" ", None))
+            pieces.append(cell_piece(values, i, cell, scale, text, bool(mark and mark(i))))
+        super().__init__(pieces)
 
 
-def cell_text(values: np.ndarray | None, i, width: int, scale: float,
-              text: Callable | None = None, marked: bool = False) -> Text:
-    """One cell: the number with its colour, or a dim dot where nothing is computed yet."""
+def cell_piece(values: np.ndarray | None, i, width: int, scale: float,
+               text: Callable | None = None, marked: bool = False) -> Piece:
+    """One cell: the number with its colour, a caller's text, or a dim dot where nothing is computed yet."""
     if text is not None:
         content = text(i)
         if content is not None:
-            style = Style(reverse=True, bold=True) if marked else Style()
-            return Text(content.rjust(width)[:width], style=style)
+            return content.rjust(width)[:width], (LIT if marked else None)
     if values is None:
-        return Text(EMPTY.rjust(width), style="dim")
+        return EMPTY.rjust(width), DIM
     v = float(values[i])
     style = colour(v, scale)
-    if marked:
-        style = style + MARK
-    return Text(number(v, width), style=style)
+    return number(v, width), (style + MARK if marked else style)
 
 
 class Grid:
@@ -159,54 +182,53 @@ class Grid:
     columns may be outside the data (padding) as the caller decides.
     """
 
+    PAD = Style(dim=True, italic=True)
+    PAD_LIT = Style(reverse=True, italic=True)
+    EMPTY_LIT = Style(dim=True, reverse=True)
+
     def __init__(self, value: Callable[[int, int], float | str | None], rows: Sequence[int],
                  cols: Sequence[int], *, cell: int = 6, scale: float = 1.0,
                  marked: Callable[[int, int], bool] | None = None,
                  row_labels: Callable[[int], str] | None = None, label_width: int = 0) -> None:
-        self.value, self.rows, self.cols, self.cell, self.scale = value, rows, cols, cell, scale
+        self.value, self.rows_shown, self.cols, self.cell, self.scale = value, rows, cols, cell, scale
         self.marked = marked or (lambda r, c: False)
         self.row_labels, self.label_width = row_labels, label_width
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for r in self.rows:
-            yield self.line(r)
+    def rows(self) -> list[list[Segment]]:
+        return [[Segment(t, st) for t, st in self.pieces(r)] for r in self.rows_shown]
 
-    def line(self, r: int) -> Text:
-        line = Text(no_wrap=True)
-        if self.row_labels:
-            line.append(pad_cells(self.row_labels(r), self.label_width), style="bold")
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for r in self.rows_shown:
+            yield Text.assemble(*self.pieces(r), no_wrap=True)
+
+    def pieces(self, r: int) -> list[Piece]:
+        out: list[Piece] = [(pad_cells(self.row_labels(r), self.label_width), BOLD)] if self.row_labels else []
         for c in self.cols:
-            line.append(" ")
-            line.append_text(self.cell_at(r, c))
-        return line
+            out.append((" ", None))
+            out.append(self.cell_at(r, c))
+        return out
 
     @property
     def width(self) -> int:
         return self.label_width + len(self.cols) * (self.cell + 1)
 
-    def cell_at(self, r: int, c: int) -> Text:
+    def cell_at(self, r: int, c: int) -> Piece:
         v = self.value(r, c)
         mark = self.marked(r, c)
-        if v == "pad":
-            return Text("0·".rjust(self.cell), style=Style(dim=not mark, reverse=mark, italic=True))
+        if isinstance(v, str):  # "pad"
+            return "0·".rjust(self.cell), (self.PAD_LIT if mark else self.PAD)
         if v is None:
-            return Text(EMPTY.rjust(self.cell), style=Style(dim=True, reverse=mark))
+            return EMPTY.rjust(self.cell), (self.EMPTY_LIT if mark else DIM)
         style = colour(float(v), self.scale)
-        if mark:
-            style = style + MARK
-        return Text(number(float(v), self.cell), style=style)
+        return number(float(v), self.cell), (style + MARK if mark else style)
 
 
-def beside(left: Grid, right: Grid, left_title: str, right_title: str, gap: int = 3) -> list[Text]:
+def beside(left: Grid, right: Grid, left_title: str, right_title: str, gap: int = 3) -> list[Row]:
     """Two grids of the same height side by side, each under its title."""
-    head = Text(pad_cells(left_title, left.width + gap), style="bold underline", no_wrap=True)
-    head.append(right_title, style="bold underline")
-    lines = [head]
-    for r in left.rows:
-        line = left.line(r)
-        line.append(" " * gap)
-        line.append_text(right.line(r))
-        lines.append(line)
+    title = Style(bold=True, underline=True)
+    lines = [Row([(pad_cells(left_title, left.width + gap), title), (right_title, title)])]
+    for r in left.rows_shown:
+        lines.append(Row(left.pieces(r) + [(" " * gap, None)] + right.pieces(r)))
     return lines
 
 
@@ -225,7 +247,7 @@ def plain(renderable, width: int = 80) -> str:
     return capture.get()
 
 
-__all__ = ["Grid", "Strip", "Window", "cell_text", "colour", "number", "plain", "scale_of"]
+__all__ = ["Grid", "Row", "Strip", "Window", "beside", "cell_piece", "colour", "number", "plain", "scale_of"]
 
 
 def val(v: float) -> str:
