@@ -11,9 +11,6 @@ import math
 import numpy as np
 import yaml
 
-from stepper.engine import RNN, BatchNorm, Conv1d, Conv2d, Dropout, LayerNorm, Pool2d, out_size
-from stepper.engine.rnn import ACTIVATIONS, init_weights
-from stepper.engine.conv import init_kernel
 from stepper.yamlread import Reader
 from stepper.yamlread import shape_text as _fmt
 
@@ -100,6 +97,8 @@ def _rank(reader: Reader, node, kind: str, shape: tuple[int, ...], ranks: tuple[
 
 
 def read_rnn(reader, budget, keys, node, shape, rng, stream, notes):
+    from stepper.engine.rnn import ACTIVATIONS, RNN, init_weights
+
     _rank(reader, node, "rnn", shape, (2,), "a (T, I) sequence: time steps down the rows")
     if "hidden" not in keys:
         raise reader.error(node, "an rnn layer needs `hidden: N`, the size of h_t (for example hidden: 128)")
@@ -119,6 +118,8 @@ def read_rnn(reader, budget, keys, node, shape, rng, stream, notes):
 
 
 def read_conv(reader, budget, keys, node, shape, rng, stream, notes):
+    from stepper.engine.conv import Conv1d, Conv2d, init_kernel
+
     kind = keys["type"].value
     one_d = kind == "conv1d"
     if one_d:
@@ -204,6 +205,8 @@ def _padded(budget, keys, node, channels: int, n: tuple[int, int], padding: tupl
 
 
 def read_pool(reader, budget, keys, node, shape, rng, stream, notes):
+    from stepper.engine.conv import Pool2d
+
     kind = keys["type"].value
     _rank(reader, node, kind, shape, (2, 3), "an (H, W) image or a (C, H, W) stack of channels")
     if "size" not in keys:
@@ -224,6 +227,8 @@ def read_pool(reader, budget, keys, node, shape, rng, stream, notes):
 
 
 def read_norm(reader, budget, keys, node, shape, rng, stream, notes):
+    from stepper.engine.norm import BatchNorm, LayerNorm
+
     kind = keys["type"].value
     eps = reader.number(keys["eps"], "eps") if "eps" in keys else 1e-5
     if eps <= 0:
@@ -244,6 +249,8 @@ def read_norm(reader, budget, keys, node, shape, rng, stream, notes):
 
 
 def read_dropout(reader, budget, keys, node, shape, rng, stream, notes):
+    from stepper.engine.dropout import Dropout
+
     p = reader.number(keys["p"], "p") if "p" in keys else 0.5
     if not 0 <= p < 1:
         raise reader.error(keys["p"], f"p is {p:g}; it must be in [0, 1): the chance to drop each element")

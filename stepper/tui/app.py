@@ -145,13 +145,15 @@ class StepperApp(App):
             main.mount(self.view)
         ctx = self.context(pos.layer, step)
         assert self.view is not None
-        if isinstance(self.view, CompareView):
+        if not main.size.width:
+            pass  # not laid out yet: MainArea's first resize draws the view at its real size
+        elif isinstance(self.view, CompareView):
             self.view.show(ctx, self.pipeline)
         else:
             self.view.show(ctx)
-        self.query_one("#header", Static).update(self.header(pos.layer, step))
+        self.query_one("#header", Static).update(self.header(pos.layer, step), layout=False)
         live, context = view_class(self.pipeline.layers[pos.layer]).formula(ctx)
-        self.query_one("#formula", Static).update(Group(*(
+        self.query_one("#formula", Static).update(layout=False, content=Group(*(
             Text(line, style=style, no_wrap=True, overflow="ellipsis")
             for line, style in ((step.formula, "bold"), (live, "bold"), (context, "dim")))))
         if self.notes_ready:

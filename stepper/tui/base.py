@@ -76,6 +76,7 @@ class FamilyView(Widget):
             return
         self._last = key
         strips = [Strip(segments).simplify() for segments in self.render_rows(self.lines(ctx), ctx.width)]
+        strips += [Strip([])] * (ctx.height - len(strips))  # a steady height: growing costs a layout
         old, self.strips = self.strips, strips
         if len(strips) != len(old):
             self.styles.height = len(strips)  # a new layout: everything is repainted once
