@@ -20,7 +20,7 @@ NEG = (33, 102, 172)
 POS = (178, 24, 43)
 MID = (240, 240, 240)
 EMPTY = "·"
-MARK = Style(bold=True, underline=True, color="black", bgcolor="yellow")  # underline survives NO_COLOR
+MARK = Style(bold=True, underline=True, color="black", bgcolor="rgb(255,220,0)")  # underline survives NO_COLOR
 
 
 def number(v: float, width: int = 6) -> str:
