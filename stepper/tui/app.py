@@ -18,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from stepper.engine import Pipeline
 from stepper.scenario import Scenario
-from stepper.tui import render
+from stepper.tui import panels, render
 from stepper.tui.base import Context, FamilyView, Tally
 from stepper.tui.views import CompareView, view_class, view_for
 
@@ -124,7 +124,7 @@ class StepperApp(App):
         if self.requested_theme:
             self.theme = self.requested_theme
         self.title = self.scenario.title
-        self.query_one("#shapes", Static).update(self.shapes())
+        self.query_one("#shapes", Static).update(panels.shapes(self.scenario))
         self.refresh_screen()
 
     # --- drawing -----------------------------------------------------------------------------
@@ -169,23 +169,16 @@ class StepperApp(App):
                        self.tallies.get(layer), width, max(main.size.height, 4), self.pipeline.labels[layer])
 
     def header(self, layer: int, step) -> Table:
-        grid = Table.grid(expand=True)
-        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-        grid.add_column(justify="right", no_wrap=True)
-        n = len(self.pipeline.layers)
         kind = self.pipeline.layers[layer].type
-        mode = ""
-        if kind == "dropout":
-            mode = f" {self.pipeline.layers[layer].mode}"
+        extra = f" {self.pipeline.layers[layer].mode}" if kind == "dropout" else ""
         state = " ▶" if self.timer else ""
         if self.follow:
             state += " · following" if self.following else " · exploring (f to follow)"
         if self.viewers is not None:
             state += f" · {self.viewers} viewer{'s' if self.viewers != 1 else ''}"
-        right = (f" layer {layer + 1}/{n} {kind}{mode} · step {self.position + 1}/{len(self.pipeline)}"
-                 f" · {step.phase}{state} ")
-        grid.add_row(Text(f" {self.scenario.title}", style="bold"), Text(right, style="bold"))
-        return grid
+        where = panels.position(layer, len(self.pipeline.layers), kind + extra, self.position,
+                                len(self.pipeline), step.phase, state)
+        return panels.header(self.scenario.title, where)
 
     def show_notes(self) -> None:
         """The narration for the current step: its note, else its layer's, else the description."""
@@ -196,19 +189,6 @@ class StepperApp(App):
             from rich.markdown import Markdown  # Rich's renderable: light, CJK-safe; imported when first needed
 
             self.query_one("#notes", Static).update(Markdown(text))
-
-    def shapes(self) -> Text:
-        out = Text()
-        s = self.scenario
-        out.append(f"total {s.param_count:,} params\n", style="bold")
-        out.append(f"input {s.input_kind} {tuple(s.input.shape)}\n")
-        for i, info in enumerate(s.info):
-            layer = info.layer
-            out.append(f"{i + 1} {layer.type} {tuple(info.input_shape)}→{tuple(info.output_shape)}\n")
-            for p in layer.params():
-                dims = "x".join(str(d) for d in p.shape)
-                out.append(f"   {p.name} {dims} = {p.size:,}\n", style="dim")
-        return out
 
     # --- moving ------------------------------------------------------------------------------
 
