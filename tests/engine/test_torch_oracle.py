@@ -1,7 +1,8 @@
 """Every layer type against PyTorch (float64), when torch is installed; skipped otherwise.
 
-Run it with a separate environment that has torch, for example:
-    PYTHONPATH=. /tmp/torchenv/bin/python -m pytest tests/engine/test_torch_oracle.py
+Run it with a separate environment that has torch, as .ci/run does:
+    python3 -m venv .ci-torch && .ci-torch/bin/pip install torch==2.13.0 numpy pyyaml pytest hypothesis
+    PYTHONPATH=. .ci-torch/bin/python -m pytest tests/engine/test_torch_oracle.py
 Tolerances: rtol=1e-12, atol=1e-12 (float64 on both sides; only summation order differs).
 """
 

@@ -6,6 +6,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +23,7 @@ class Tmux:
 
     def __init__(self, command: str, cols: int = 80, rows: int = 24) -> None:
         self.name = f"stepper-{uuid.uuid4().hex[:8]}"
-        self.done = Path(f"/tmp/{self.name}.rc")
+        self.done = Path(tempfile.gettempdir()) / f"{self.name}.rc"
         wrapped = f"{command}; echo $? > {self.done}; sleep 60"  # the pane stays to be read
         subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(cols), "-y", str(rows),
                         "-e", "TERM=xterm-256color", "bash", "-c", wrapped], check=True)
