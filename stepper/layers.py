@@ -30,7 +30,7 @@ KEYS = {
 def stage_members(reader: Reader, node: yaml.Node) -> list[yaml.Node]:
     """The layer nodes of one pipeline stage: one layer, or the members of `compare: [...]`."""
     if isinstance(node, yaml.MappingNode) and any(k.value == "compare" for k, _ in node.value):
-        keys = reader.mapping(node, "a compare group", ("compare", "notes"))
+        keys = reader.mapping(node, "a compare group", ("compare",))
         members = keys["compare"]
         if not isinstance(members, yaml.SequenceNode) or len(members.value) < 2:
             raise reader.error(members, "compare needs a list of at least two layers to show side by side")
