@@ -142,17 +142,13 @@ def check_finite(reader: Reader, scenario: Scenario, stages_node: yaml.SequenceN
     """Refuse a scenario whose numbers overflow (every layer's output must be finite)."""
     with np.errstate(all="ignore"):
         traces = scenario.pipeline.traces
-    nodes = [m for node in stages_node.value for m in _members(node)]
+    from stepper.layers import stage_members
+
+    nodes = [m for node in stages_node.value for m in stage_members(reader, node)]
     for trace, node in zip(traces, nodes):
         if not np.isfinite(trace.output).all():
             raise reader.error(node, f"this {trace.layer.type} layer's output overflows (not finite): "
                                "scale the input or the weights down")
-
-
-def _members(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode) and any(k.value == "compare" for k, _ in node.value):
-        return list(next(v for k, v in node.value if k.value == "compare").value)
-    return [node]
 
 
 def read_input(reader: Reader, budget: Budget, node: yaml.Node, seed: int) -> tuple[np.ndarray, str, tuple]:

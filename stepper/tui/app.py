@@ -157,7 +157,7 @@ class StepperApp(App):
             Text(line, style=style, no_wrap=True, overflow="ellipsis")
             for line, style in ((step.formula, "bold"), (live, "bold"), (context, "dim")))))
         if self.notes_ready:
-            self.show_notes()
+            self.show_notes(step.note)
         else:  # the narration follows the first frame: the numbers are on screen sooner
             self.notes_ready = True
             self.call_after_refresh(self.show_notes)
@@ -180,9 +180,10 @@ class StepperApp(App):
                                 len(self.pipeline), step.phase, state)
         return panels.header(self.scenario.title, where)
 
-    def show_notes(self) -> None:
+    def show_notes(self, note: str | None = None) -> None:
         """The narration for the current step: its note, else its layer's, else the description."""
-        note = self.pipeline.step(self.position)[1].note
+        if note is None:  # called after the first frame: read the step that is current by then
+            note = self.pipeline.step(self.position)[1].note
         text = note or self.scenario.description or "_No notes for this layer._"
         if getattr(self, "_note", None) != text:
             self._note = text

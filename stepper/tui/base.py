@@ -11,7 +11,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from stepper.engine import Pipeline, Step
+from stepper.engine import Pipeline
 from stepper.tui.render import Grid, Row
 
 
@@ -120,7 +120,3 @@ def title(text: str, extra: str = "") -> Text:
     if extra:
         line.append(f"  {extra}", style="dim")
     return line
-
-
-def step_of(ctx: Context) -> Step:
-    return ctx.step  # type: ignore[return-value]

@@ -32,7 +32,6 @@ class ConvView(FamilyView):
 
     def lines(self, ctx: Context) -> list:
         trace, step = ctx.trace, ctx.step
-        layer = trace.layer
         o = step.highlight["channel"]
         right_w = min(max(self.right_need(trace), ctx.width * 2 // 5), ctx.width - 22)
         left_w = ctx.width - right_w - 2

@@ -7,7 +7,6 @@ samples down the rows too, reducing a row. Means and variances sit beside what t
 from __future__ import annotations
 
 import numpy as np
-from rich.console import Group
 from rich.text import Text
 
 from stepper.engine.norm import PHASES

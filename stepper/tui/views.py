@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from stepper.engine import Layer, Pipeline
@@ -41,9 +41,7 @@ class CompareView(Horizontal):
         self.members, self.member_layers = members, layers
 
     def compose(self):
-        from textual.containers import Vertical
-
-        for i, layer in zip(self.members, self.member_layers):
+        for layer in self.member_layers:
             with Vertical(classes="member"):
                 yield Static(classes="member-title")
                 yield view_for(layer)
