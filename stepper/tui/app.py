@@ -145,9 +145,7 @@ class StepperApp(App):
             main.mount(self.view)
         ctx = self.context(pos.layer, step)
         assert self.view is not None
-        if not main.size.width:
-            pass  # not laid out yet: MainArea's first resize draws the view at its real size
-        elif isinstance(self.view, CompareView):
+        if isinstance(self.view, CompareView):
             self.view.show(ctx, self.pipeline)
         else:
             self.view.show(ctx)
@@ -164,9 +162,12 @@ class StepperApp(App):
 
     def context(self, layer: int, step) -> Context:
         main = self.query_one("#main", MainArea)
-        width = max(main.size.width - 1, 20)
+        width, height = main.size
+        if not width:  # before the first layout: the size app.tcss will give it, so the first frame is right
+            width = self.size.width - 2
+            height = self.size.height - 5 - (9 if self.size.height >= 32 else 5)  # header+formula+footer, bottom
         return Context(self.pipeline, layer, step, True, self.pan_rows, self.pan_cols, self.channel,
-                       self.tallies.get(layer), width, max(main.size.height, 4), self.pipeline.labels[layer])
+                       self.tallies.get(layer), max(width - 1, 20), max(height, 4), self.pipeline.labels[layer])
 
     def header(self, layer: int, step) -> Table:
         kind = self.pipeline.layers[layer].type

@@ -74,8 +74,8 @@ def tmux():
 
 def test_terminal_rnn_lecture_at_80x24(tmux):
     t = tmux("run", str(SCENARIOS / "rnn_chinese.yaml"))
-    screen = t.wait_for("step 1/20")
-    assert "你 个 扑 该 !" in screen  # CJK tokens, two cells each, in one line
+    screen = t.wait_for("你 个 扑 该 !")  # the RNN view, drawn once the layout has its size
+    assert "step 1/20" in screen  # CJK tokens, two cells each, in one line
     assert "49,280" in screen
     t.keys("Right")
     screen = t.wait_for("step 2/20")
