@@ -18,7 +18,11 @@ def floor_command(steps: int, *imports: str) -> list[str]:
 
 
 def stepper_command(scenario: Path) -> list[str]:
-    return [sys.executable, "-m", "stepper", "run", str(scenario)]
+    """`stepper run SCENARIO`, through the console script installed beside this Python (as a user
+    types it); ``python -m stepper`` where there is none."""
+    script = Path(sys.executable).parent / "stepper"
+    launcher = [str(script)] if script.is_file() else [sys.executable, "-m", "stepper"]
+    return [*launcher, "run", str(scenario)]
 
 
 def sweep_keys(steps: int, sweeps: int, jumps: int) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import sys
 from collections.abc import Sequence
 
@@ -67,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # stepper's matrices are small (a 256x128 weight, a 27-long kernel window): a BLAS thread pool
+    # speeds none of it up, yet starting one costs every command start-up time, and every SSH viewer
+    # of `stepper serve` idle threads. Set before NumPy is first imported; a user's own setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
     from stepper.scenario import ScenarioError
 
@@ -110,18 +116,25 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stepper.scenario import load
+    # Start-up builds hundreds of thousands of objects (NumPy, Textual, the scenario's trace) that live
+    # as long as the app; the cyclic collector would scan them all, repeatedly, before the first
+    # frame. It is paused here and resumed by the app once its first frame is on screen.
+    gc.disable()
+    try:
+        from stepper.scenario import load
 
-    scenario = load(args.file)
-    from stepper.tui import create_app
+        scenario = load(args.file)
+        from stepper.tui import create_app
 
-    app = create_app(scenario, theme=args.theme, follow=args.follow)
-    if args.theme and args.theme not in app.available_themes:
-        names = ", ".join(sorted(app.available_themes))
-        print(f"stepper run: no theme called {args.theme!r}; choose one of: {names}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    app.run()
-    return app.return_code or 0
+        app = create_app(scenario, theme=args.theme, follow=args.follow)
+        if args.theme and args.theme not in app.available_themes:
+            names = ", ".join(sorted(app.available_themes))
+            print(f"stepper run: no theme called {args.theme!r}; choose one of: {names}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        app.run()
+        return app.return_code or 0
+    finally:
+        gc.enable()
 
 
 def cmd_export(args: argparse.Namespace) -> int:

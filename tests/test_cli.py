@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -362,3 +365,36 @@ def test_cli_version_after_each_command_exits_0(stepper, command):
     result = stepper(command, "--version")
     assert result.returncode == 0
     assert result.stdout == f"stepper {stepper_package.__version__}\n"
+
+
+# --- start-up settings -----------------------------------------------------------------------------
+
+PROBE = """
+import gc, os, sys
+from stepper.cli import main
+code = main(sys.argv[1:])
+print(code, gc.isenabled(), os.environ.get("OPENBLAS_NUM_THREADS"), "numpy" in sys.modules)
+"""
+
+
+def test_cli_run_on_a_bad_file_leaves_the_collector_running(tmp_path):
+    """`run` pauses the cyclic collector for start-up; when it stops before the app, it resumes it."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: x\ninput: {array: [1, 2]}\nlayers: []\n")
+    result = subprocess.run([sys.executable, "-c", PROBE, "run", str(bad)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60)
+    assert result.stdout.split()[:2] == ["2", "True"]
+    assert "bad.yaml:" in result.stderr
+
+
+@pytest.mark.parametrize("setting", [None, "2"])
+def test_cli_numpy_starts_without_a_blas_thread_pool_unless_asked(tmp_path, setting):
+    """Set before NumPy loads, so it takes effect; a user's own OPENBLAS_NUM_THREADS wins."""
+    good = tmp_path / "ok.yaml"
+    good.write_text(TEXTBOOK)
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if setting:
+        env["OPENBLAS_NUM_THREADS"] = setting
+    result = subprocess.run([sys.executable, "-c", PROBE, "check", str(good)], capture_output=True, text=True,
+                            cwd=ROOT, env=env, timeout=60)
+    assert result.stdout.split()[-4:] == ["0", "True", setting or "1", "True"]

@@ -6,6 +6,7 @@ user's panning and choices, so Right then Left (or End then Home) restores exact
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from rich.console import Group
@@ -158,7 +159,7 @@ class StepperApp(App):
             self.show_notes(step.note)
         else:  # the narration follows the first frame: the numbers are on screen sooner
             self.notes_ready = True
-            self.call_after_refresh(self.show_notes)
+            self.call_after_refresh(self.after_first_frame)
 
     def context(self, layer: int, step) -> Context:
         main = self.query_one("#main", MainArea)
@@ -180,6 +181,13 @@ class StepperApp(App):
         where = panels.position(layer, len(self.pipeline.layers), kind + extra, self.position,
                                 len(self.pipeline), step.phase, state)
         return panels.header(self.scenario.title, where)
+
+    def after_first_frame(self) -> None:
+        self.show_notes()
+        if not gc.isenabled():  # `stepper run` paused the collector for start-up: resume it
+            gc.collect()  # start-up's garbage, once
+            gc.freeze()  # what start-up built lives as long as the app: no later collection rescans it
+            gc.enable()
 
     def show_notes(self, note: str | None = None) -> None:
         """The narration for the current step: its note, else its layer's, else the description."""

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from importlib import import_module
 
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from stepper.engine import Layer, Pipeline
 from stepper.tui.base import Context, FamilyView, title
-from stepper.tui.rnn_view import RNNView
+
+
+VIEWS = {"rnn": "rnn_view.RNNView", "conv2d": "conv_view.ConvView", "conv1d": "conv_view.ConvView",
+         "maxpool2d": "conv_view.ConvView", "avgpool2d": "conv_view.ConvView",
+         "batchnorm": "norm_view.NormView", "layernorm": "norm_view.NormView",
+         "dropout": "dropout_view.DropoutView"}
 
 
 def view_class(layer: Layer) -> type[FamilyView]:
-    from stepper.tui.conv_view import ConvView
-    from stepper.tui.dropout_view import DropoutView
-    from stepper.tui.norm_view import NormView
-
-    return {"rnn": RNNView, "conv2d": ConvView, "conv1d": ConvView, "maxpool2d": ConvView,
-            "avgpool2d": ConvView, "batchnorm": NormView, "layernorm": NormView,
-            "dropout": DropoutView}[layer.type]
+    """The view for ``layer``'s family; a family's module (and its engine) is imported when first shown."""
+    module, _, name = VIEWS[layer.type].partition(".")
+    return getattr(import_module(f"stepper.tui.{module}"), name)
 
 
 def view_for(layer: Layer) -> FamilyView:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 
 import pytest
@@ -254,3 +255,27 @@ async def test_app_viewer_applying_lecture_state_shows_the_presenters_sample(mak
     rows = lambda text: [line for line in text.splitlines() if line.startswith((" x ", " u ~", " keep?", " y "))]
     assert len(rows(viewer_screen)) == 4
     assert rows(viewer_screen) == rows(presenter_screen)
+
+
+async def test_app_resumes_a_collector_paused_for_start_up(make_app):
+    """`stepper run` pauses the cyclic collector while it starts; the app resumes it after its first frame."""
+    app = make_app("rnn_chinese.yaml")
+    frozen = gc.get_freeze_count()
+    gc.disable()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > frozen  # what start-up built is kept out of later collections
+            assert "h_{t-1} W" in screen_text(app)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+async def test_app_leaves_a_running_collector_alone(make_app):
+    app = make_app("rnn_chinese.yaml")
+    frozen = gc.get_freeze_count()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
