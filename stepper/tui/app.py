@@ -9,8 +9,6 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -101,7 +99,8 @@ class StepperApp(App):
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         yield Static(id="formula")
-        yield MainArea(id="main")
+        with MainArea(id="main"):  # the first view is there from the start: the first frame shows it
+            yield self.view_of(self.pipeline.locate(self.position).layer)
         with Horizontal(id="bottom"):
             with VerticalScroll(id="narration"):
                 yield Static(id="notes")
@@ -135,15 +134,10 @@ class StepperApp(App):
             return
         render.PALETTE["ansi"] = self.theme.startswith("ansi")  # this app's palette, whatever ran before
         pos, step = self.pipeline.step(self.position)
-        members = self.pipeline.members(pos.layer)
-        key = (tuple(members), id(self.pipeline))
-        main = self.query_one("#main", MainArea)
-        if key != self.view_key:
-            self.view_key = key
+        if self.view_key != self.key_of(pos.layer):
+            main = self.query_one("#main", MainArea)
             main.remove_children()
-            layers = [self.pipeline.layers[i] for i in members]
-            self.view = CompareView(members, layers) if len(members) > 1 else view_for(layers[0])
-            main.mount(self.view)
+            main.mount(self.view_of(pos.layer))
         ctx = self.context(pos.layer, step)
         assert self.view is not None
         if isinstance(self.view, CompareView):
@@ -152,14 +146,26 @@ class StepperApp(App):
             self.view.show(ctx)
         self.query_one("#header", Static).update(self.header(pos.layer, step), layout=False)
         live, context = view_class(self.pipeline.layers[pos.layer]).formula(ctx)
-        self.query_one("#formula", Static).update(layout=False, content=Group(*(
-            Text(line, style=style, no_wrap=True, overflow="ellipsis")
-            for line, style in ((step.formula, "bold"), (live, "bold"), (context, "dim")))))
+        lines = ((step.formula, "bold"), (live, "bold"), (context, "dim"))
+        formula = Text("\n").join(Text(line, style=style) for line, style in lines)
+        self.query_one("#formula", Static).update(formula, layout=False)  # app.tcss cuts each line to fit
         if self.notes_ready:
             self.show_notes(step.note)
         else:  # the narration follows the first frame: the numbers are on screen sooner
             self.notes_ready = True
             self.call_after_refresh(self.after_first_frame)
+
+    def key_of(self, layer: int) -> tuple:
+        """What decides which view draws ``layer``: its compare group, and which pipeline it is."""
+        return tuple(self.pipeline.members(layer)), id(self.pipeline)
+
+    def view_of(self, layer: int) -> FamilyView | CompareView:
+        """A new view for ``layer`` (its compare group side by side), kept as the one on screen."""
+        members = self.pipeline.members(layer)
+        layers = [self.pipeline.layers[i] for i in members]
+        self.view_key = self.key_of(layer)
+        self.view = CompareView(members, layers) if len(members) > 1 else view_for(layers[0])
+        return self.view
 
     def context(self, layer: int, step) -> Context:
         main = self.query_one("#main", MainArea)
@@ -170,7 +176,7 @@ class StepperApp(App):
         return Context(self.pipeline, layer, step, True, self.pan_rows, self.pan_cols, self.channel,
                        self.tallies.get(layer), max(width - 1, 20), max(height, 4), self.pipeline.labels[layer])
 
-    def header(self, layer: int, step) -> Table:
+    def header(self, layer: int, step) -> Text:
         kind = self.pipeline.layers[layer].type
         extra = f" {self.pipeline.layers[layer].mode}" if kind == "dropout" else ""
         state = " ▶" if self.timer else ""
@@ -180,7 +186,7 @@ class StepperApp(App):
             state += f" · {self.viewers} viewer{'s' if self.viewers != 1 else ''}"
         where = panels.position(layer, len(self.pipeline.layers), kind + extra, self.position,
                                 len(self.pipeline), step.phase, state)
-        return panels.header(self.scenario.title, where)
+        return panels.header(self.scenario.title, where, self.size.width)
 
     def after_first_frame(self) -> None:
         self.show_notes()

@@ -110,7 +110,7 @@ class FamilyView(Widget):
         raise NotImplementedError
 
     @staticmethod
-    def formula(ctx: Context) -> tuple[Text | str, Text | str]:
+    def formula(ctx: Context) -> tuple[str, str]:
         """Two lines for the formula bar: the current formula with live numbers, and a note on shapes."""
         raise NotImplementedError
 

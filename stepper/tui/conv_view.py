@@ -143,7 +143,7 @@ class ConvView(FamilyView):
         return [title(name, f"{values.shape[0]}x{values.shape[1]}"), grid]
 
     @staticmethod
-    def formula(ctx: Context) -> tuple[Text | str, Text | str]:
+    def formula(ctx: Context) -> tuple[str, str]:
         trace, step = ctx.trace, ctx.step
         layer, v = trace.layer, step.values
         i, j = step.highlight["out"]

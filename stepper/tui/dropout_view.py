@@ -66,7 +66,7 @@ class DropoutView(FamilyView):
         return out
 
     @staticmethod
-    def formula(ctx: Context) -> tuple[Text | str, Text | str]:
+    def formula(ctx: Context) -> tuple[str, str]:
         step, layer = ctx.step, ctx.trace.layer
         v = step.values
         at = ",".join(str(a) for a in step.highlight["element"])

@@ -86,7 +86,7 @@ class NormView(FamilyView):
         return line
 
     @staticmethod
-    def formula(ctx: Context) -> tuple[Text | str, Text | str]:
+    def formula(ctx: Context) -> tuple[str, str]:
         trace, step = ctx.trace, ctx.step
         v = step.values
         bn = trace.layer.type == "batchnorm"

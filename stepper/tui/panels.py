@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 
 from stepper.scenario import Scenario
 
 
-def header(title: str, where: str) -> Table:
-    """The title on the left (cut with an ellipsis when short of room), the position on the right."""
-    grid = Table.grid(expand=True)
-    grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-    grid.add_column(justify="right", no_wrap=True)
-    grid.add_row(Text(f" {title}", style="bold"), Text(f" {where} ", style="bold"))
-    return grid
+def header(title: str, where: str, width: int) -> Text:
+    """The title on the left (cut with an ellipsis when short of room), the position on the right,
+    in ``width`` cells. One Text, not a table: Textual draws it without a layout pass of Rich's."""
+    line = Text(f" {title}", style="bold")
+    right = Text(f" {where} ", style="bold")
+    line.truncate(max(width - right.cell_len, 1), overflow="ellipsis", pad=True)
+    return line + right
 
 
 def position(layer: int, layers: int, kind: str, step: int, steps: int, phase: str, extra: str = "") -> str:

@@ -75,7 +75,7 @@ class RNNView(FamilyView):
         return line
 
     @staticmethod
-    def formula(ctx: Context) -> tuple[Text | str, Text | str]:
+    def formula(ctx: Context) -> tuple[str, str]:
         step, trace = ctx.step, ctx.trace
         layer = trace.layer
         t = step.highlight["t"]

@@ -65,3 +65,16 @@ def test_panels_shapes_lists_the_lecture_parameters():
 
 def test_panels_position_counts_from_one():
     assert panels.position(0, 3, "rnn", 4, 64, "bias") == "layer 1/3 rnn · step 5/64 · bias"
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 140])
+def test_panels_header_fills_the_width_and_cuts_only_the_title(width):
+    title = "RNN over 你个扑该! - five characters, five time steps, 256 -> 128"  # CJK: two cells each
+    where = "layer 1/1 rnn · step 12/20 · act"
+    text = panels.header(title, where, width)
+    assert text.cell_len == width
+    assert text.plain.endswith(f" {where} ")
+    if width < 2 + cell_len(title) + len(where) + 2:
+        assert "…" in text.plain and text.plain.startswith(" RNN over 你个")
+    else:
+        assert text.plain.startswith(f" {title} ")
