@@ -5,13 +5,15 @@ Every figure in docs/performance.md is a ratio against this app, measured in the
 
     python benchmarks/floor_app.py [STEPS] [MODULE...]
 
-STEPS positions, 20 unless given; q quits. Any MODULEs are imported first: with `numpy yaml` it is
-the floor plus stepper's own dependencies, the part of stepper's start-up no change to stepper saves.
+STEPS positions, 20 unless given; q quits. Any MODULEs are imported first: with `numpy numpy.random yaml` it is
+the floor plus stepper's own dependencies (NumPy without a BLAS thread pool, as stepper loads it),
+the part of stepper's start-up no change to stepper saves.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from textual.app import App, ComposeResult
@@ -63,6 +65,8 @@ class FloorApp(App):
 
 
 if __name__ == "__main__":
+    if sys.argv[2:]:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy loaded as stepper loads it
     for module in sys.argv[2:]:
         importlib.import_module(module)
     FloorApp(int(sys.argv[1]) if len(sys.argv) > 1 else 20).run()

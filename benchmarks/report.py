@@ -31,7 +31,7 @@ class Run:
     conv: Session
     floor_starts: tuple[FirstFrame, ...] = ()
     rnn_starts: tuple[FirstFrame, ...] = ()
-    deps_starts: tuple[FirstFrame, ...] = ()  # the floor importing numpy and yaml first
+    deps_starts: tuple[FirstFrame, ...] = ()  # the floor importing numpy, numpy.random and yaml first
 
     def startup(self, app: str, quiet: bool = False) -> float:
         """Median seconds to the marker (or to quiet) over this run's start-ups of ``app`` ("floor" or "rnn")."""
@@ -130,7 +130,7 @@ def details(runs: Sequence[Run], engine: dict[int, list[TraceRun]]) -> list[str]
         "| --- | ---: | ---: | ---: |",
         pair("rnn_chinese: start to the view drawn (stepper `h_{t-1} W`, floor `step 1/20`)", "ms", lambda r: r.startup("rnn"),
              lambda r: r.startup("floor")),
-        pair("floor importing numpy and yaml first: start to the marker", "ms",
+        pair("floor importing numpy, numpy.random and yaml first: start to the marker", "ms",
              lambda r: median(f.marker_seconds for f in r.deps_starts) if r.deps_starts else float("nan"),
              lambda r: r.startup("floor")),
         pair("rnn_chinese: start to quiet (the first screen's last byte)", "ms",

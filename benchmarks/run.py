@@ -22,7 +22,7 @@ from tui_bench import drive, floor_command, start_up, stepper_command, sweep_key
 
 DOC = scenarios.ROOT / "docs" / "performance.md"
 PYCACHE = Path(tempfile.gettempdir()) / "stepper-bench-pycache"
-DEPENDENCIES = ("numpy", "yaml")  # what stepper must import before its first frame, besides Textual
+DEPENDENCIES = ("numpy", "numpy.random", "yaml")  # what stepper must import before its first frame, besides Textual
 LARGE = 128
 SMALL = 64
 

@@ -176,10 +176,11 @@ class Terminal:
 
         A frame is whole when it moves the cursor to the start of every row, as Textual's full layout
         update does; an app may draw a whole frame before its content has arrived, so the largest
-        counts. Without frame brackets (no sync) it is everything read up to quiet."""
-        whole = [len(frame) for frame in frames(bytes(self.seen))
-                 if marker in frame and all(b"\x1b[%d;1H" % (y + 1) in frame for y in range(self.rows))]
-        return max(whole) if whole else len(self.seen)
+        counts. When no frame showing the marker moves to every row, the largest frame showing it;
+        without frame brackets (no sync), everything read up to quiet."""
+        showing = [frame for frame in frames(bytes(self.seen)) if marker in frame]
+        whole = [len(f) for f in showing if all(b"\x1b[%d;1H" % (y + 1) in f for y in range(self.rows))]
+        return max(whole or [len(f) for f in showing] or [len(self.seen)])
 
     def wait_quiet(self, seconds: float) -> int:
         """Read until ``seconds`` pass without output (start-up work that came late); return the bytes."""
