@@ -29,7 +29,7 @@ def init_kernel(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.nd
     return rng.uniform(-bound, bound, shape), rng.uniform(-bound, bound, shape[0])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Window(Layer):
     """A window of ``size`` over a (C, H, W) grid, moved by ``stride`` over ``padding``, spread by ``dilation``."""
 
@@ -93,7 +93,7 @@ class Window(Layer):
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Conv2d(Window):
     """Cross-correlation of a (C, H, W) input with an (O, C, kh, kw) kernel, plus a bias per output channel."""
 
@@ -138,7 +138,7 @@ class Conv2d(Window):
                 "sum": total, "bias": self.bias[o], "result": total + self.bias[o]}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Conv1d(Conv2d):
     """1-D convolution over a (T, E) sequence: the (k, E) window spans every column and moves down the rows.
 
@@ -162,7 +162,7 @@ class Conv1d(Conv2d):
         return int(np.prod(self.grid_shape((1, *shape))))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Pool2d(Window):
     """Max or average pooling per channel (average counts padding zeros, max never picks padding)."""
 

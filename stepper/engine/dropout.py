@@ -13,7 +13,7 @@ import numpy as np
 from stepper.engine.trace import Layer, Step, Trace, frozen
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dropout(Layer):
     p: float = 0.5
     mode: str = "train"

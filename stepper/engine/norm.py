@@ -25,7 +25,7 @@ FORMULAS = {
 RESULTS = {"mean": "mean", "var": "var", "normalise": "x_hat", "scale": "y"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Norm(Layer):
     gamma: np.ndarray | None = None
     beta: np.ndarray | None = None
@@ -78,7 +78,7 @@ class Norm(Layer):
         return NormTrace(self, np.asarray(x, dtype=np.float64))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BatchNorm(Norm):
     """Statistics per feature (N, F) or per channel (N, C, H, W), across the whole batch."""
 
@@ -100,7 +100,7 @@ class BatchNorm(Norm):
         return gamma[:, None] * np.ones((g, m)), beta[:, None] * np.ones((g, m))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerNorm(Norm):
     """Statistics within each sample, over its last axis."""
 

@@ -33,7 +33,7 @@ def init_weights(rng: np.random.Generator, inputs: int, hidden: int) -> dict[str
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RNN(Layer):
     """A one-layer RNN over a (T, I) sequence, giving (T, hidden)."""
 

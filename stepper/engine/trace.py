@@ -24,7 +24,7 @@ def frozen(array: Any, dtype: Any = np.float64) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Step:
     """What a screen needs to draw one step of one layer.
 
@@ -97,7 +97,7 @@ class Trace(Sequence[Step]):
         return mask.reshape(self.output.shape)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Param:
     """One trainable tensor: its symbol in the formula, its values, and where it came from."""
 
@@ -114,7 +114,7 @@ class Param:
         return int(self.value.size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Layer:
     """Base of every layer: parameters, shapes, ``forward`` and ``steps``/``trace``."""
 

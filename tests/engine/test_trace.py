@@ -298,3 +298,17 @@ def test_trace_offsets_locate_every_global_step():
     assert offsets.total == 9
     expected = [(0, 0), (0, 1), (0, 2), (2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (3, 0)]
     assert [offsets.locate(k) for k in range(9)] == expected  # the empty trace is skipped
+
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_steps_params_and_layers_compare_by_identity(kind):
+    """They hold arrays, so field-wise == would be ambiguous; identity lets them sit in sets and dicts."""
+    layer, x = build(kind, np.random.default_rng(1))
+    twin, _ = build(kind, np.random.default_rng(1))
+    trace = layer.trace(x)
+    first, again = trace[0], trace[0]
+    assert first == first and first != again  # built twice: two steps, however alike
+    assert layer == layer and layer != twin
+    params = layer.params()
+    assert len({layer, twin, *params, first, again}) == 4 + len(params)
