@@ -120,6 +120,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     # as long as the app; the cyclic collector would scan them all, repeatedly, before the first
     # frame. It is paused here and resumed by the app once its first frame is on screen.
     gc.disable()
+    # Textual writes every frame from a thread of its own, which must take the interpreter lock from
+    # this one; while this thread computes (start-up, a burst of keys), each hand-over waits out the
+    # switch interval, 5 ms by default, and a frame takes several. 1 ms gets frames out sooner.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
     try:
         from stepper.scenario import load
 
@@ -135,6 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return app.return_code or 0
     finally:
         gc.enable()
+        sys.setswitchinterval(interval)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
