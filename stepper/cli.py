@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--open", action="store_true", help="let anyone connect, without a key")
     serve.add_argument("--max-viewers", type=int, default=50)
     serve.add_argument("--headless", action="store_true", help="no presenter: every viewer steps on their own")
+    serve.add_argument("--login-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="time to authenticate, and then to open a session (default 30)")
+    serve.add_argument("--idle-timeout", type=float, default=3600.0, metavar="SECONDS",
+                       help="drop a viewer after this long with no byte either way; 0 never (default 3600)")
+    serve.add_argument("--stall-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="drop a viewer whose client stops reading its screen for this long (default 60)")
     return parser
 
 

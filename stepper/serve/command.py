@@ -14,6 +14,7 @@ from pathlib import Path
 from stepper.serve.keys import ServeError, default_host_key_path, load_host_key
 
 EXIT_BAD_INPUT = 2
+MAX_TIMEOUT = 7 * 24 * 3600.0  # seconds; beyond this (or inf, nan) a timeout is a typo
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -23,6 +24,11 @@ def check_flags(args: argparse.Namespace) -> None:
                          "(below 1024 needs root; 2222 is a common choice)")
     if args.max_viewers < 1:
         raise ServeError(f"--max-viewers {args.max_viewers}: must be at least 1")
+    for flag, value, least in (("--login-timeout", args.login_timeout, "more than 0"),
+                               ("--stall-timeout", args.stall_timeout, "more than 0"),
+                               ("--idle-timeout", args.idle_timeout, "0 (never) or more")):
+        if not (value >= 0 if flag == "--idle-timeout" else value > 0) or value > MAX_TIMEOUT:
+            raise ServeError(f"{flag} {value:g}: seconds, {least} and at most {MAX_TIMEOUT:g} (a week)")
     if args.open and args.authorized_keys:
         raise ServeError("--open and --authorized-keys contradict each other: "
                          "--open lets anyone in, --authorized-keys only the keys in the file; choose one")
@@ -85,7 +91,9 @@ def serve_command(args: argparse.Namespace) -> int:
         quiet_asyncssh()
         config = Config(scenario_path=str(Path(args.file).resolve()), host_key=host_key,
                         authorized_keys=args.authorized_keys, open=args.open, host=args.host,
-                        port=args.port, max_viewers=args.max_viewers, presenter=not args.headless)
+                        port=args.port, max_viewers=args.max_viewers, presenter=not args.headless,
+                        login_timeout=args.login_timeout, idle_timeout=args.idle_timeout,
+                        stall_timeout=args.stall_timeout)
         lecture = Lecture(config, log=log_line if args.headless else None)
         lecture.start()
     except ServeError as e:

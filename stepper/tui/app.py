@@ -23,6 +23,8 @@ from stepper.tui.views import CompareView, view_class, view_for
 
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # steps per second while playing
+VIEWER_SCREENSHOT = ("Screenshots are saved where stepper runs, the lecturer's machine, out of your reach: "
+                     "use your terminal's own, or `stepper export` on a copy of the scenario.")
 
 
 class MainArea(VerticalScroll):
@@ -392,13 +394,18 @@ class StepperApp(App):
     # --- screenshots and the command palette ---------------------------------------------------
 
     def action_screenshot(self) -> None:
+        if self.follow:  # a viewer of `stepper serve`: the file would land on the lecturer's machine
+            self.notify(VIEWER_SCREENSHOT, timeout=6)
+            return
         pos = self.pipeline.locate(self.position)
         name = f"{Path(self.scenario.path).stem}-layer{pos.layer + 1}-step{self.position + 1:06d}.svg"
         path = self.save_screenshot(name, str(self.screenshot_dir))
         self.notify(f"saved {path}", timeout=3)
 
     def get_system_commands(self, screen):
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if not (self.follow and command.title == "Screenshot"):  # see action_screenshot
+                yield command
         yield SystemCommand("Go to step", "Jump to a step number", self.action_goto)
         for i, layer in enumerate(self.pipeline.layers):
             yield SystemCommand(f"Layer {i + 1}: {layer.type}", "Jump to this layer's first step",

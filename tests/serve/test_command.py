@@ -22,6 +22,14 @@ from tests.serve.conftest import (FIRST_SCREEN, SCENARIO, TOTAL, eventually, fre
     (["--port", "70000", "--open"], "--port 70000: choose a port from 1 to 65535 (below 1024 needs root; "
                                     "2222 is a common choice)"),
     (["--port", "2222", "--open", "--max-viewers", "0"], "--max-viewers 0: must be at least 1"),
+    (["--port", "2222", "--open", "--idle-timeout", "-1"],
+     "--idle-timeout -1: seconds, 0 (never) or more and at most 604800 (a week)"),
+    (["--port", "2222", "--open", "--login-timeout", "0"],
+     "--login-timeout 0: seconds, more than 0 and at most 604800 (a week)"),
+    (["--port", "2222", "--open", "--stall-timeout", "nan"],
+     "--stall-timeout nan: seconds, more than 0 and at most 604800 (a week)"),
+    (["--port", "2222", "--open", "--idle-timeout", "inf"],
+     "--idle-timeout inf: seconds, 0 (never) or more and at most 604800 (a week)"),
     (["--port", "2222", "--open", "--authorized-keys", "keys"],
      "--open and --authorized-keys contradict each other: --open lets anyone in, --authorized-keys only the "
      "keys in the file; choose one"),
@@ -158,3 +166,16 @@ def viewer_processes(server: int) -> list[int]:
         with open(f"/proc/{server}/task/{task}/children") as f:
             found += [int(p) for p in f.read().split()]
     return found
+
+
+async def test_command_idle_timeout_flag_drops_a_quiet_viewer(keys, spawn, tmp_path):
+    port = free_port()
+    serve = spawn(stepper_argv("serve", SCENARIO, "--port", str(port), "--open", "--headless", "--idle-timeout", "1",
+                               "--host-key", str(tmp_path / "host_key")), cwd=tmp_path)
+    await serve.wait_for_output(b"OPEN LECTURE", FIRST_SCREEN)
+    viewer = spawn(openssh(port, keys.viewer_file))
+    await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
+    await viewer.wait_for("Nothing happened for", 15)  # sessions are checked every few seconds
+    assert await viewer.wait_exit() == 0
+    serve.proc.send_signal(signal.SIGTERM)
+    assert await serve.wait_exit() == 0

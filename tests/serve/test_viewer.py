@@ -171,3 +171,19 @@ async def test_viewer_processes_run_below_the_presenters_priority(start_lecture,
     [pid] = lecture.viewer_pids()
     assert os.getpriority(os.PRIO_PROCESS, pid) > os.getpriority(os.PRIO_PROCESS, 0)
     await viewer.close()
+
+
+async def test_viewer_screenshot_key_writes_nothing_on_the_server(start_lecture, keys):
+    """`s` from a student would fill the lecturer's disk with files the student cannot fetch."""
+    lecture = start_lecture()
+
+    async def lecture_script(app, pilot):
+        viewer = await Viewer.connect(lecture.port, keys.viewer)
+        await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
+        viewer.send(b"s" * 20)
+        await viewer.wait_for("lecturer's machine")
+        written = [name for _, _, names in os.walk(lecture.rundir) for name in names if name.endswith(".svg")]
+        assert written == []
+        await viewer.close()
+
+    await run_presenter(lecture, lecture_script)

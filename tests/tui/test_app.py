@@ -279,3 +279,20 @@ async def test_app_leaves_a_running_collector_alone(make_app):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+async def test_app_viewer_screenshots_are_refused(make_app, tmp_path):
+    """A viewer of `stepper serve` cannot fetch files from the lecturer's machine, so none are written
+    there: neither `s` nor the palette's Screenshot fills the server's disk."""
+    app = make_app("conv_edges.yaml", follow="unused")
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(5):
+            await pilot.press("s")
+        await pilot.pause()
+        assert any("lecturer's machine" in str(n.message) for n in app._notifications)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Screenshot" not in titles and "Go to step" in titles
+    assert list(tmp_path.iterdir()) == []
+    presenter = make_app("conv_edges.yaml")
+    async with presenter.run_test(size=(100, 30)):
+        assert "Screenshot" in [c.title for c in presenter.get_system_commands(presenter.screen)]
