@@ -206,7 +206,19 @@ class StepperApp(App):
             self._note = text
             from rich.markdown import Markdown  # Rich's renderable: light, CJK-safe; imported when first needed
 
-            self.query_one("#notes", Static).update(Markdown(text))
+            notes, markdown = self.query_one("#notes", Static), Markdown(text)
+            notes.update(markdown, layout=self.notes_height(markdown) != notes.size.height)
+
+    def notes_height(self, markdown) -> int | None:
+        """The narration's height once it shows ``markdown``: its lines, but at least the panel's
+        height (app.tcss). When that is the height it has, the note changes without a layout pass,
+        so a step that brings a new note is one frame, not two."""
+        notes, panel = self.query_one("#notes", Static), self.query_one("#narration")
+        width = notes.content_size.width
+        if not width:
+            return None
+        options = self.console.options.update(width=width, height=None)
+        return max(len(self.console.render_lines(markdown, options, pad=False)), panel.content_size.height)
 
     # --- moving ------------------------------------------------------------------------------
 

@@ -296,3 +296,32 @@ async def test_app_viewer_screenshots_are_refused(make_app, tmp_path):
     presenter = make_app("conv_edges.yaml")
     async with presenter.run_test(size=(100, 30)):
         assert "Screenshot" in [c.title for c in presenter.get_system_commands(presenter.screen)]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40)])
+async def test_app_narration_is_never_cut_and_changes_without_layout_when_it_can(make_app, size, monkeypatch):
+    """Every note gets its full height (at least the panel's); a note that keeps the height it has is
+    swapped in without a layout pass, so its step is one frame."""
+    from rich.markdown import Markdown
+    from textual.widgets import Static
+
+    app = make_app("rnn_chinese.yaml")
+    layouts = []
+    update = Static.update
+
+    def recording(self, *args, layout=True, **kw):
+        if self.id == "notes":
+            layouts.append(layout)
+        return update(self, *args, layout=layout, **kw)
+
+    monkeypatch.setattr(Static, "update", recording)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        for k in range(len(app.pipeline)):
+            app.go(k)
+            await pilot.pause()
+            notes, panel = app.query_one("#notes"), app.query_one("#narration")
+            assert notes.size.height == app.notes_height(Markdown(app._note)) >= panel.content_size.height
+    assert False in layouts
+    if size == (80, 24):  # a four-row panel: the layer's note is taller, the step notes are not
+        assert True in layouts
