@@ -103,14 +103,20 @@ async def test_command_a_lecture_with_a_presenter_in_a_real_terminal(keys, spawn
     assert (tmp_path / "host_key").stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-async def test_command_headless_lecture_ends_on_ctrl_c_or_sigterm(keys, spawn, tmp_path, sig):
+async def open_headless_lecture(spawn, tmp_path, key_file, *flags: str):
+    """`stepper serve --open --headless FLAGS` on a free port, and one OpenSSH viewer on its first screen."""
     port = free_port()
-    serve = spawn(stepper_argv("serve", SCENARIO, "--port", str(port), "--open", "--headless",
+    serve = spawn(stepper_argv("serve", SCENARIO, "--port", str(port), "--open", "--headless", *flags,
                                "--host-key", str(tmp_path / "host_key")), cwd=tmp_path)
     await serve.wait_for_output(b"OPEN LECTURE: anyone who can reach this port can watch", FIRST_SCREEN)
-    viewer = spawn(openssh(port, keys.stranger_file))  # --open: any key will do
+    viewer = spawn(openssh(port, key_file))
     await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
+    return serve, viewer
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_command_headless_lecture_ends_on_ctrl_c_or_sigterm(keys, spawn, tmp_path, sig):
+    serve, viewer = await open_headless_lecture(spawn, tmp_path, keys.stranger_file)  # --open: any key will do
     assert "following" not in viewer.header()
     viewer.send(b"l")
     await viewer.wait_for(f"step 2/{TOTAL}")
@@ -135,12 +141,7 @@ async def test_command_sigterm_ends_a_presented_lecture_like_q(keys, spawn, tmp_
 
 
 async def test_command_a_killed_server_leaves_no_viewer_process(keys, spawn, tmp_path):
-    port = free_port()
-    serve = spawn(stepper_argv("serve", SCENARIO, "--port", str(port), "--open", "--headless",
-                               "--host-key", str(tmp_path / "host_key")), cwd=tmp_path)
-    await serve.wait_for_output(b"OPEN LECTURE", FIRST_SCREEN)
-    viewer = spawn(openssh(port, keys.viewer_file))
-    await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
+    serve, viewer = await open_headless_lecture(spawn, tmp_path, keys.viewer_file)
     [pid] = await eventually(lambda: viewer_processes(serve.proc.pid), what="the viewer process")
     rundir = os.path.dirname(os.readlink(f"/proc/{pid}/cwd"))
     try:
@@ -169,12 +170,7 @@ def viewer_processes(server: int) -> list[int]:
 
 
 async def test_command_idle_timeout_flag_drops_a_quiet_viewer(keys, spawn, tmp_path):
-    port = free_port()
-    serve = spawn(stepper_argv("serve", SCENARIO, "--port", str(port), "--open", "--headless", "--idle-timeout", "1",
-                               "--host-key", str(tmp_path / "host_key")), cwd=tmp_path)
-    await serve.wait_for_output(b"OPEN LECTURE", FIRST_SCREEN)
-    viewer = spawn(openssh(port, keys.viewer_file))
-    await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
+    serve, viewer = await open_headless_lecture(spawn, tmp_path, keys.viewer_file, "--idle-timeout", "1")
     await viewer.wait_for("Nothing happened for", 15)  # sessions are checked every few seconds
     assert await viewer.wait_exit() == 0
     serve.proc.send_signal(signal.SIGTERM)
