@@ -24,10 +24,11 @@ def check_flags(args: argparse.Namespace) -> None:
                          "(below 1024 needs root; 2222 is a common choice)")
     if args.max_viewers < 1:
         raise ServeError(f"--max-viewers {args.max_viewers}: must be at least 1")
-    for flag, value, least in (("--login-timeout", args.login_timeout, "more than 0"),
-                               ("--stall-timeout", args.stall_timeout, "more than 0"),
-                               ("--idle-timeout", args.idle_timeout, "0 (never) or more")):
-        if not (value >= 0 if flag == "--idle-timeout" else value > 0) or value > MAX_TIMEOUT:
+    for flag, value, never in (("--login-timeout", args.login_timeout, False),
+                               ("--stall-timeout", args.stall_timeout, False),
+                               ("--idle-timeout", args.idle_timeout, True)):  # never: 0 turns it off
+        if not 0 <= value <= MAX_TIMEOUT or (value == 0 and not never):
+            least = "0 (never) or more" if never else "more than 0"
             raise ServeError(f"{flag} {value:g}: seconds, {least} and at most {MAX_TIMEOUT:g} (a week)")
     if args.open and args.authorized_keys:
         raise ServeError("--open and --authorized-keys contradict each other: "
