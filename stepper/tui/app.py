@@ -18,11 +18,12 @@ from textual.widgets import Footer, Static
 from stepper.engine import Pipeline
 from stepper.scenario import Scenario
 from stepper.tui import panels, render
+from stepper.tui.actions import StepActions
 from stepper.tui.base import Context, FamilyView, Tally
+from stepper.tui.lecture_state import LectureState
 from stepper.tui.views import CompareView, view_class, view_for
 
 MIN_WIDTH, MIN_HEIGHT = 60, 18
-SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # steps per second while playing
 VIEWER_SCREENSHOT = ("Screenshots are saved where stepper runs, the lecturer's machine, out of your reach: "
                      "use your terminal's own, or `stepper export` on a copy of the scenario.")
 
@@ -34,7 +35,7 @@ class MainArea(VerticalScroll):
         self.app.refresh_screen()
 
 
-class StepperApp(App):
+class StepperApp(StepActions, LectureState, App):
     """Walk a scenario's layers step by step, forwards and backwards."""
 
     CSS_PATH = "app.tcss"
@@ -230,139 +231,6 @@ class StepperApp(App):
             self.position = k
             self.refresh_screen()
             self.tell_listeners()
-
-    def tell_listeners(self) -> None:
-        state = self.lecture_state()
-        for listener in self.listeners:
-            listener(state)
-
-    # --- following a presenter (SSH viewers) -----------------------------------------------------
-
-    def lecture_state(self) -> str:
-        """The position, and each dropout layer's sample number and mode where they differ from the
-        file: `17` or `17 2:3:eval`. A viewer that applies it shows what the presenter shows."""
-        changed = [f"{i}:{self.samples.get(i, 0)}:{self.pipeline.layers[i].mode}"
-                   for i in self.tallies
-                   if self.samples.get(i, 0) or self.pipeline.layers[i].mode != self.scenario.layers[i].mode]
-        return f"{self.position}" + (" " + ",".join(changed) if changed else "")
-
-    def presenter_at(self, state: str) -> None:
-        """Apply a presenter's lecture_state(): their dropout samples and modes, then their step."""
-        k, _, rest = state.partition(" ")
-        wanted = {int(i): (int(n), mode) for i, n, mode in (e.split(":") for e in rest.split(",") if e)}
-        for i in self.tallies:
-            n, mode = wanted.get(i, (0, self.scenario.layers[i].mode))
-            if (n, mode) != (self.samples.get(i, 0), self.pipeline.layers[i].mode):
-                self.draw_dropout(i, n, mode)
-        self.presenter_moved(int(k))
-
-    def presenter_moved(self, k: int) -> None:
-        """The presenter is now at step ``k``: go there too unless exploring."""
-        self.presenter_position = k
-        if self.following:
-            self.go(k, by_user=False)
-
-    def action_toggle_follow(self) -> None:
-        if not self.follow:
-            self.notify("f follows a presenter: only for viewers of `stepper serve`", timeout=2)
-            return
-        self.following = not self.following
-        if self.following:
-            self.go(self.presenter_position, by_user=False)
-        self.refresh_screen()
-
-    def set_viewers(self, n: int) -> None:
-        self.viewers = n
-        self.refresh_screen()
-
-    def action_next(self) -> None:
-        if self.timer and self.position >= len(self.pipeline) - 1:
-            self.action_play()
-        self.go(self.position + 1)
-
-    def action_prev(self) -> None:
-        self.go(self.position - 1)
-
-    def action_first(self) -> None:
-        self.go(0)
-
-    def action_last(self) -> None:
-        self.go(len(self.pipeline) - 1)
-
-    def unit_jump(self, direction: int) -> None:
-        pos = self.pipeline.locate(self.position)
-        trace = self.pipeline.traces[pos.layer]
-        unit = trace.unit_of(pos.local)
-        start = self.pipeline.start(pos.layer)
-        if direction > 0:
-            nxt = unit + 1
-            self.go(start + trace.unit_start(nxt) if nxt < trace.units else start + len(trace))
-        else:
-            here = trace.unit_start(unit)
-            target = here if pos.local > here else (trace.unit_start(unit - 1) if unit > 0 else -1)
-            self.go(start + target if target >= 0 else self.pipeline.start(max(pos.layer - 1, 0)))
-
-    def action_next_unit(self) -> None:
-        self.unit_jump(1)
-
-    def action_prev_unit(self) -> None:
-        self.unit_jump(-1)
-
-    def action_next_layer(self) -> None:
-        layer = self.pipeline.locate(self.position).layer
-        if layer + 1 < len(self.pipeline.layers):
-            self.go(self.pipeline.start(layer + 1))
-
-    def action_prev_layer(self) -> None:
-        pos = self.pipeline.locate(self.position)
-        self.go(self.pipeline.start(pos.layer if pos.local else max(pos.layer - 1, 0)))
-
-    def action_play(self) -> None:
-        if self.timer:
-            self.timer.stop()
-            self.timer = None
-        else:
-            self.timer = self.set_interval(1 / SPEEDS[self.speed], self.action_next)
-        self.refresh_screen()
-
-    def change_speed(self, delta: int) -> None:
-        self.speed = min(max(self.speed + delta, 0), len(SPEEDS) - 1)
-        if self.timer:
-            self.timer.stop()
-            self.timer = self.set_interval(1 / SPEEDS[self.speed], self.action_next)
-        self.notify(f"{SPEEDS[self.speed]:g} steps per second", timeout=1.5)
-
-    def action_faster(self) -> None:
-        self.change_speed(1)
-
-    def action_slower(self) -> None:
-        self.change_speed(-1)
-
-    def action_pan(self, rows: int, cols: int) -> None:
-        self.pan_rows += rows
-        self.pan_cols += cols
-        self.refresh_screen()
-
-    def action_channel(self) -> None:
-        layer = self.pipeline.layers[self.pipeline.locate(self.position).layer]
-        x = self.pipeline.traces[self.pipeline.locate(self.position).layer].input
-        channels = x.shape[0] if x.ndim == 3 and layer.type in ("conv2d", "maxpool2d", "avgpool2d") else 1
-        self.channel = (self.channel + 1) % channels
-        self.refresh_screen()
-
-    def action_goto(self) -> None:
-        def done(value: int | None) -> None:
-            if value is not None:
-                self.go(value - 1)
-
-        from stepper.tui.screens import GotoScreen
-
-        self.push_screen(GotoScreen(len(self.pipeline)), done)
-
-    def action_help(self) -> None:
-        from stepper.tui.screens import HelpScreen
-
-        self.push_screen(HelpScreen())
 
     # --- dropout -----------------------------------------------------------------------------
 

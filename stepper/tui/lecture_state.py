@@ -1,0 +1,54 @@
+"""The app's side of a lecture over SSH: the state a presenter publishes, and a viewer applying it.
+
+A presenter's app calls its ``listeners`` with ``lecture_state()`` after every change (the feed of
+`stepper serve`); a viewer's app, started with ``follow``, hears it through stepper.tui.follow and
+calls ``presenter_at``. Mixed into StepperApp, whose attributes it uses.
+"""
+
+from __future__ import annotations
+
+
+class LectureState:
+    """Publishing and following a presenter's position, dropout samples and modes."""
+
+    def tell_listeners(self) -> None:
+        state = self.lecture_state()
+        for listener in self.listeners:
+            listener(state)
+
+    def lecture_state(self) -> str:
+        """The position, and each dropout layer's sample number and mode where they differ from the
+        file: `17` or `17 2:3:eval`. A viewer that applies it shows what the presenter shows."""
+        changed = [f"{i}:{self.samples.get(i, 0)}:{self.pipeline.layers[i].mode}"
+                   for i in self.tallies
+                   if self.samples.get(i, 0) or self.pipeline.layers[i].mode != self.scenario.layers[i].mode]
+        return f"{self.position}" + (" " + ",".join(changed) if changed else "")
+
+    def presenter_at(self, state: str) -> None:
+        """Apply a presenter's lecture_state(): their dropout samples and modes, then their step."""
+        k, _, rest = state.partition(" ")
+        wanted = {int(i): (int(n), mode) for i, n, mode in (e.split(":") for e in rest.split(",") if e)}
+        for i in self.tallies:
+            n, mode = wanted.get(i, (0, self.scenario.layers[i].mode))
+            if (n, mode) != (self.samples.get(i, 0), self.pipeline.layers[i].mode):
+                self.draw_dropout(i, n, mode)
+        self.presenter_moved(int(k))
+
+    def presenter_moved(self, k: int) -> None:
+        """The presenter is now at step ``k``: go there too unless exploring."""
+        self.presenter_position = k
+        if self.following:
+            self.go(k, by_user=False)
+
+    def action_toggle_follow(self) -> None:
+        if not self.follow:
+            self.notify("f follows a presenter: only for viewers of `stepper serve`", timeout=2)
+            return
+        self.following = not self.following
+        if self.following:
+            self.go(self.presenter_position, by_user=False)
+        self.refresh_screen()
+
+    def set_viewers(self, n: int) -> None:
+        self.viewers = n
+        self.refresh_screen()
