@@ -194,8 +194,10 @@ class StepperApp(StepActions, LectureState, App):
     def after_first_frame(self) -> None:
         self.show_notes()
         if not gc.isenabled():  # `stepper run` paused the collector for start-up: resume it
-            gc.collect()  # start-up's garbage, once
-            gc.freeze()  # what start-up built lives as long as the app: no later collection rescans it
+            # What start-up built lives as long as the app: frozen, no later collection rescans it.
+            # Its few thousand garbage objects (a few hundred kB) are frozen with it: collecting
+            # them first would cost 25-30 ms, right when the first keys may come.
+            gc.freeze()
             gc.enable()
 
     def show_notes(self, note: str | None = None) -> None:
