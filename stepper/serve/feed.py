@@ -23,7 +23,7 @@ BYE = b"bye"
 BACKLOG_LIMIT = 64 * 1024  # bytes: thousands of positions that a stuck viewer process never read
 
 
-STATE = re.compile(rb"\d{1,12}( \d{1,4}:\d{1,9}:(train|eval)(,\d{1,4}:\d{1,9}:(train|eval)){0,63})?")
+STATE = re.compile(rb"\d{1,12}( \d{1,4}:\d{1,9}:(train|eval)(:\d{1,9})?(,\d{1,4}:\d{1,9}:(train|eval)(:\d{1,9})?){0,63})?")
 
 
 def parse(buffer: bytes) -> tuple[list[str | bytes], bytes]:

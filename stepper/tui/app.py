@@ -24,6 +24,7 @@ from stepper.tui.lecture_state import LectureState
 from stepper.tui.views import CompareView, view_class, view_for
 
 MIN_WIDTH, MIN_HEIGHT = 60, 18
+CATCH_UP = 10_000  # at most this many earlier dropout samples are redrawn for a viewer's tally
 VIEWER_SCREENSHOT = ("Screenshots are saved where stepper runs, the lecturer's machine, out of your reach: "
                      "use your terminal's own, or `stepper export` on a copy of the scenario.")
 
@@ -81,7 +82,8 @@ class StepperApp(StepActions, LectureState, App):
         self.speed = 2
         self.timer = None
         self.tallies: dict[int, Tally] = {}
-        self.samples: dict[int, int] = {}
+        self.samples: dict[int, int] = {}  # each dropout layer's sample number (0: the file's coins)
+        self.tally_from: dict[int, int] = {}  # the sample its tally starts at (its last change of mode)
         self.follow = follow  # where a viewer hears the presenter's position (see stepper.tui.follow)
         self.following = follow is not None
         self.presenter_position = 0
@@ -243,20 +245,31 @@ class StepperApp(StepActions, LectureState, App):
         self.notify("r and e act on a dropout layer: Tab to one first", timeout=2)
         return None
 
-    def draw_dropout(self, i: int, sample: int, mode: str) -> None:
-        """Dropout layer ``i`` with fresh sample number ``sample`` (0: the file's own coins or mask)
-        in ``mode``; the tally restarts when the mode changes."""
+    def dropout_sample(self, i: int, sample: int, mode: str):
+        """Dropout layer ``i`` as sample number ``sample`` (0: the file's own coins or mask) in ``mode``."""
         layer = self.scenario.layers[i]
         if sample:
             layer = layer.resampled((self.scenario.seed, 1 + i, sample))
-        if mode != layer.mode:
-            layer = layer.toggled()
-        if mode != self.pipeline.layers[i].mode:
-            self.tallies[i] = Tally()
-        self.samples[i] = sample
-        self.pipeline = self.pipeline.with_layer(i, layer)
+        return layer.toggled() if mode != layer.mode else layer
+
+    def draw_dropout(self, i: int, sample: int, mode: str, first: int | None = None) -> None:
+        """Show dropout layer ``i`` as sample ``sample`` in ``mode``, its tally over the samples
+        ``first`` to ``sample``. Without ``first`` the tally goes on, or starts afresh when the
+        mode changes (a viewer joining late passes the presenter's ``first`` and catches up)."""
+        before = (self.tally_from.get(i, 0), self.samples.get(i, 0), self.pipeline.layers[i].mode)
+        if first is None:
+            first = sample if mode != before[2] else before[0]
+        first = min(max(first, sample - CATCH_UP), sample)
+        self.samples[i], self.tally_from[i] = sample, first
+        self.pipeline = self.pipeline.with_layer(i, self.dropout_sample(i, sample, mode))
         trace = self.pipeline.traces[i]
-        self.tallies[i].add(trace.keep, trace.output)
+        if (first, sample - 1, mode) == before:  # r: one sample more
+            self.tallies[i].add(trace.keep, trace.output)
+        else:  # e, or a viewer catching up: the samples first..sample, each drawn again from its seed
+            self.tallies[i] = Tally()
+            for k in range(first, sample + 1):
+                drawn = trace if k == sample else self.dropout_sample(i, k, mode).trace(trace.input)
+                self.tallies[i].add(drawn.keep, drawn.output)
         self.view_key = None
         self.refresh_screen()
 

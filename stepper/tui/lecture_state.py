@@ -17,21 +17,27 @@ class LectureState:
             listener(state)
 
     def lecture_state(self) -> str:
-        """The position, and each dropout layer's sample number and mode where they differ from the
-        file: `17` or `17 2:3:eval`. A viewer that applies it shows what the presenter shows."""
-        changed = [f"{i}:{self.samples.get(i, 0)}:{self.pipeline.layers[i].mode}"
-                   for i in self.tallies
-                   if self.samples.get(i, 0) or self.pipeline.layers[i].mode != self.scenario.layers[i].mode]
+        """The position, and each dropout layer's sample number, mode and first sample of its tally
+        where they differ from the file: `17`, `17 2:3:eval` or `17 2:5:eval:3`. A viewer that
+        applies it shows what the presenter shows, tally included."""
+        changed = []
+        for i in self.tallies:
+            n, mode, first = self.samples.get(i, 0), self.pipeline.layers[i].mode, self.tally_from.get(i, 0)
+            if n or first or mode != self.scenario.layers[i].mode:
+                changed.append(f"{i}:{n}:{mode}" + (f":{first}" if first else ""))
         return f"{self.position}" + (" " + ",".join(changed) if changed else "")
 
     def presenter_at(self, state: str) -> None:
-        """Apply a presenter's lecture_state(): their dropout samples and modes, then their step."""
+        """Apply a presenter's lecture_state(): their dropout samples, modes and tallies, then their step."""
         k, _, rest = state.partition(" ")
-        wanted = {int(i): (int(n), mode) for i, n, mode in (e.split(":") for e in rest.split(",") if e)}
+        wanted = {}
+        for entry in filter(None, rest.split(",")):
+            i, n, mode, *first = entry.split(":")
+            wanted[int(i)] = (int(n), mode, int(first[0]) if first else 0)
         for i in self.tallies:
-            n, mode = wanted.get(i, (0, self.scenario.layers[i].mode))
-            if (n, mode) != (self.samples.get(i, 0), self.pipeline.layers[i].mode):
-                self.draw_dropout(i, n, mode)
+            n, mode, first = wanted.get(i, (0, self.scenario.layers[i].mode, 0))
+            if (n, mode, first) != (self.samples.get(i, 0), self.pipeline.layers[i].mode, self.tally_from.get(i, 0)):
+                self.draw_dropout(i, n, mode, first)
         self.presenter_moved(int(k))
 
     def presenter_moved(self, k: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import random
 
+import numpy as np
 import pytest
 
 from tests.tui.conftest import SCENARIOS, screen_text
@@ -236,7 +237,7 @@ async def test_app_viewer_applying_lecture_state_shows_the_presenters_sample(mak
         state = presenter.lecture_state()
         assert state == f"{presenter.position} 2:2:train"
         await p.press("e")
-        assert presenter.lecture_state() == f"{presenter.position} 2:2:eval"
+        assert presenter.lecture_state() == f"{presenter.position} 2:2:eval:2"
         await p.press("e")
         await p.pause()
         expected = presenter.pipeline.traces[2].output
@@ -325,3 +326,29 @@ async def test_app_narration_is_never_cut_and_changes_without_layout_when_it_can
     assert False in layouts
     if size == (80, 24):  # a four-row panel: the layer's note is taller, the step notes are not
         assert True in layouts
+
+
+async def test_app_late_viewer_shows_the_presenters_tally(make_app):
+    """A viewer who joins after many `r` and an `e` sees the same tally as the presenter: the samples
+    since the last change of mode, each drawn again from its seed."""
+    presenter = make_app("pipeline.yaml")
+    states = []
+    presenter.listeners.append(states.append)
+    async with presenter.run_test(size=(80, 24)) as p:
+        await p.press("tab", "tab", "r", "r", "r", "e", "r", "r")
+        await p.pause()
+        tally = presenter.tallies[2]
+        assert presenter.lecture_state().endswith(" 2:5:eval:3") and tally.samples == 3
+        presenter_screen = screen_text(presenter)
+    for joined in (states[-1:], states):  # joining at the end, and following from the start
+        viewer = make_app("pipeline.yaml", follow="unused")
+        async with viewer.run_test(size=(80, 24)) as v:
+            await v.pause()
+            viewer.following = True
+            for state in joined:
+                viewer.presenter_at(state)
+            await v.pause()
+            mine = viewer.tallies[2]
+            assert mine.samples == tally.samples
+            assert (mine.kept == tally.kept).all() and np.allclose(mine.total, tally.total, rtol=0, atol=1e-12)
+            assert screen_text(viewer).splitlines()[1:] == presenter_screen.splitlines()[1:]
