@@ -283,8 +283,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def presenter_app():
-    return create_app(load(SCENARIO))
+def presenter_app(scenario: str = SCENARIO):
+    return create_app(load(scenario))
 
 
 def app_text(app) -> str:
@@ -304,7 +304,7 @@ async def run_presenter(lecture: Lecture, script, size: tuple[int, int] = (100, 
     """
     from stepper.serve.presenter import present
 
-    app = presenter_app()
+    app = presenter_app(lecture.config.scenario_path)
 
     async def drive(link) -> None:
         async with app.run_test(size=size) as pilot:

@@ -187,3 +187,23 @@ async def test_viewer_screenshot_key_writes_nothing_on_the_server(start_lecture,
         await viewer.close()
 
     await run_presenter(lecture, lecture_script)
+
+
+async def test_viewer_joining_late_sees_the_presenters_dropout_tally(start_lecture, keys):
+    """Four fresh samples and a switch to eval and back on the presenter's screen; a student who
+    connects afterwards sees the same coins and the same tally over the samples since the switch."""
+    lecture = start_lecture(scenario_path=str(ROOT / "scenarios" / "dropout_textbook.yaml"))
+
+    async def lecture_script(app, pilot):
+        await pilot.press("end", "r", "r", "r", "e", "e", "r")
+        await pilot.pause()
+        assert app.lecture_state() == "5 0:4:train:3"
+        assert "over all 2 samples drawn" in app_text(app)
+        viewer = await Viewer.connect(lecture.port, keys.viewer)
+        await viewer.wait_for("over all 2 samples drawn", FIRST_SCREEN)
+        presenter = [line.rstrip() for line in app_text(app).splitlines()]
+        await eventually(lambda: [line.rstrip() for line in viewer.screen.display[1:-1]] == presenter[1:-1],
+                         what="the viewer's screen, tally included, to match the presenter's")
+        await viewer.close()
+
+    await run_presenter(lecture, lecture_script)
