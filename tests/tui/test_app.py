@@ -300,13 +300,14 @@ async def test_app_viewer_screenshots_are_refused(make_app, tmp_path):
 
 
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40)])
-async def test_app_narration_is_never_cut_and_changes_without_layout_when_it_can(make_app, size, monkeypatch):
+@pytest.mark.parametrize("name", ["rnn_chinese.yaml", "pipeline.yaml", "conv1d_text.yaml"])
+async def test_app_narration_is_never_cut_and_changes_without_layout_when_it_can(make_app, name, size, monkeypatch):
     """Every note gets its full height (at least the panel's); a note that keeps the height it has is
     swapped in without a layout pass, so its step is one frame."""
     from rich.markdown import Markdown
     from textual.widgets import Static
 
-    app = make_app("rnn_chinese.yaml")
+    app = make_app(name)
     layouts = []
     update = Static.update
 
@@ -318,13 +319,14 @@ async def test_app_narration_is_never_cut_and_changes_without_layout_when_it_can
     monkeypatch.setattr(Static, "update", recording)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        for k in range(len(app.pipeline)):
+        for k in range(0, len(app.pipeline), max(1, len(app.pipeline) // 60)):
             app.go(k)
             await pilot.pause()
             notes, panel = app.query_one("#notes"), app.query_one("#narration")
             assert notes.size.height == app.notes_height(Markdown(app._note)) >= panel.content_size.height
-    assert False in layouts
-    if size == (80, 24):  # a four-row panel: the layer's note is taller, the step notes are not
+    if len(layouts) > 1:  # notes changed after the first: some of them without a layout pass
+        assert False in layouts[1:]
+    if (name, size) == ("rnn_chinese.yaml", (80, 24)):  # a four-row panel: the layer's note is taller
         assert True in layouts
 
 
