@@ -74,13 +74,25 @@ def test_command_a_port_in_use_is_one_clear_line(stepper, tmp_path):
     assert result.stderr == f"stepper serve: cannot listen on 127.0.0.1:{port}: Address already in use\n"
 
 
-async def test_command_a_lecture_with_a_presenter_in_a_real_terminal(keys, spawn, tmp_path):
+async def open_lecture(spawn, tmp_path, key_file, *flags: str):
+    """`stepper serve FLAGS` on a free port, and one OpenSSH viewer on its first screen. Headless
+    lectures here are open (their banner says so); a presenter's lecture is awaited on its screen."""
     port = free_port()
-    serve = spawn(stepper_argv("serve", SCENARIO, "--port", str(port), "--authorized-keys", str(keys.authorized),
+    serve = spawn(stepper_argv("serve", SCENARIO, "--port", str(port), *flags,
                                "--host-key", str(tmp_path / "host_key")), cwd=tmp_path)
-    await serve.wait_for(f"step 1/{TOTAL} · window · 0 viewers", FIRST_SCREEN)
-    viewer = spawn(openssh(port, keys.viewer_file))
-    await viewer.wait_for(f"step 1/{TOTAL} · window · following", FIRST_SCREEN)
+    if "--headless" in flags:
+        await serve.wait_for_output(b"OPEN LECTURE: anyone who can reach this port can watch", FIRST_SCREEN)
+    else:
+        await serve.wait_for(f"step 1/{TOTAL} · window · 0 viewers", FIRST_SCREEN)
+    viewer = spawn(openssh(port, key_file))
+    await viewer.wait_for(f"step 1/{TOTAL}" + ("" if "--headless" in flags else " · window · following"),
+                          FIRST_SCREEN)
+    return serve, viewer, port
+
+
+async def test_command_a_lecture_with_a_presenter_in_a_real_terminal(keys, spawn, tmp_path):
+    serve, viewer, port = await open_lecture(spawn, tmp_path, keys.viewer_file,
+                                             "--authorized-keys", str(keys.authorized))
     await serve.wait_for("1 viewer")
     serve.send(b"l")
     await viewer.wait_for(f"step 2/{TOTAL}")
@@ -103,20 +115,10 @@ async def test_command_a_lecture_with_a_presenter_in_a_real_terminal(keys, spawn
     assert (tmp_path / "host_key").stat().st_mode & 0o777 == 0o600
 
 
-async def open_headless_lecture(spawn, tmp_path, key_file, *flags: str):
-    """`stepper serve --open --headless FLAGS` on a free port, and one OpenSSH viewer on its first screen."""
-    port = free_port()
-    serve = spawn(stepper_argv("serve", SCENARIO, "--port", str(port), "--open", "--headless", *flags,
-                               "--host-key", str(tmp_path / "host_key")), cwd=tmp_path)
-    await serve.wait_for_output(b"OPEN LECTURE: anyone who can reach this port can watch", FIRST_SCREEN)
-    viewer = spawn(openssh(port, key_file))
-    await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
-    return serve, viewer
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 async def test_command_headless_lecture_ends_on_ctrl_c_or_sigterm(keys, spawn, tmp_path, sig):
-    serve, viewer = await open_headless_lecture(spawn, tmp_path, keys.stranger_file)  # --open: any key will do
+    serve, viewer, _ = await open_lecture(spawn, tmp_path, keys.stranger_file,  # --open: any key will do
+                                          "--open", "--headless")
     assert "following" not in viewer.header()
     viewer.send(b"l")
     await viewer.wait_for(f"step 2/{TOTAL}")
@@ -128,12 +130,7 @@ async def test_command_headless_lecture_ends_on_ctrl_c_or_sigterm(keys, spawn, t
 
 
 async def test_command_sigterm_ends_a_presented_lecture_like_q(keys, spawn, tmp_path):
-    port = free_port()
-    serve = spawn(stepper_argv("serve", SCENARIO, "--port", str(port), "--authorized-keys", str(keys.authorized),
-                               "--host-key", str(tmp_path / "host_key")), cwd=tmp_path)
-    await serve.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
-    viewer = spawn(openssh(port, keys.viewer_file))
-    await viewer.wait_for(f"step 1/{TOTAL} · window · following", FIRST_SCREEN)
+    serve, viewer, _ = await open_lecture(spawn, tmp_path, keys.viewer_file, "--authorized-keys", str(keys.authorized))
     serve.proc.send_signal(signal.SIGTERM)
     assert await serve.wait_exit() == 0
     assert await viewer.wait_exit() == 0
@@ -141,7 +138,7 @@ async def test_command_sigterm_ends_a_presented_lecture_like_q(keys, spawn, tmp_
 
 
 async def test_command_a_killed_server_leaves_no_viewer_process(keys, spawn, tmp_path):
-    serve, viewer = await open_headless_lecture(spawn, tmp_path, keys.viewer_file)
+    serve, viewer, _ = await open_lecture(spawn, tmp_path, keys.viewer_file, "--open", "--headless")
     [pid] = await eventually(lambda: viewer_processes(serve.proc.pid), what="the viewer process")
     rundir = os.path.dirname(os.readlink(f"/proc/{pid}/cwd"))
     try:
@@ -170,7 +167,8 @@ def viewer_processes(server: int) -> list[int]:
 
 
 async def test_command_idle_timeout_flag_drops_a_quiet_viewer(keys, spawn, tmp_path):
-    serve, viewer = await open_headless_lecture(spawn, tmp_path, keys.viewer_file, "--idle-timeout", "1")
+    serve, viewer, _ = await open_lecture(spawn, tmp_path, keys.viewer_file, "--open", "--headless",
+                                          "--idle-timeout", "1")
     await viewer.wait_for("Nothing happened for", 15)  # sessions are checked every few seconds
     assert await viewer.wait_exit() == 0
     serve.proc.send_signal(signal.SIGTERM)
