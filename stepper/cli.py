@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", metavar="FILE")
     run.add_argument("--theme", default=None, help="colour theme, e.g. ansi-dark on a projector (Ctrl+P lists them)")
     run.add_argument("--follow", default=None, metavar="SOCKET", help=argparse.SUPPRESS)
+    run.add_argument("--role", default=None, choices=("shared", "explorer", "viewer"), help=argparse.SUPPRESS)
 
     check = sub.add_parser("check", help="validate scenario files and summarise them",
                            description="Validate each file; print one line per file. Exit 0 if all are valid, 2 if not.")
@@ -63,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--authorized-keys", default=None, metavar="FILE")
     serve.add_argument("--host-key", default=None, metavar="FILE")
     serve.add_argument("--open", action="store_true", help="let anyone connect, without a key")
-    serve.add_argument("--max-viewers", type=int, default=50)
+    serve.add_argument("--max-viewers", type=int, default=None, metavar="N",
+                       help="students at once, following or exploring (default 500; 50 with --headless)")
+    serve.add_argument("--max-explorers", type=int, default=20, metavar="N",
+                       help="students exploring with a process of their own at once (default 20)")
     serve.add_argument("--headless", action="store_true", help="no presenter: every viewer steps on their own")
     serve.add_argument("--login-timeout", type=float, default=30.0, metavar="SECONDS",
                        help="time to authenticate, and then to open a session (default 30)")
@@ -137,12 +141,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario = load(args.file)
         from stepper.tui import create_app
 
-        app = create_app(scenario, theme=args.theme, follow=args.follow)
+        app = create_app(scenario, theme=args.theme, follow=args.follow, role=args.role)
         if args.theme and args.theme not in app.available_themes:
             names = ", ".join(sorted(app.available_themes))
             print(f"stepper run: no theme called {args.theme!r}; choose one of: {names}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        app.run()
+        app.run(mouse=args.role != "shared")  # a shared screen is only watched: no mouse reports
         return app.return_code or 0
     finally:
         gc.enable()

@@ -22,6 +22,9 @@ def main(argv: list[str]) -> int:
         fcntl.ioctl(sys.stdin.fileno(), termios.TIOCSCTTY, 0)
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
+    from stepper.serve.process import apply_memory_limit
+
+    apply_memory_limit()
     from stepper.cli import main as stepper
 
     return stepper(argv)

@@ -22,8 +22,12 @@ def check_flags(args: argparse.Namespace) -> None:
     if not 1 <= args.port <= 65535:
         raise ServeError(f"--port {args.port}: choose a port from 1 to 65535 "
                          "(below 1024 needs root; 2222 is a common choice)")
+    if args.max_viewers is None:  # a hall when presenting; every headless viewer is a process of its own
+        args.max_viewers = 50 if args.headless else 500
     if args.max_viewers < 1:
         raise ServeError(f"--max-viewers {args.max_viewers}: must be at least 1")
+    if args.max_explorers < 0:
+        raise ServeError(f"--max-explorers {args.max_explorers}: 0 (everyone follows) or more")
     for flag, value, never in (("--login-timeout", args.login_timeout, False),
                                ("--stall-timeout", args.stall_timeout, False),
                                ("--idle-timeout", args.idle_timeout, True)):  # never: 0 turns it off
@@ -75,7 +79,7 @@ def banner(args: argparse.Namespace, lecture, title: str, fingerprint: str, crea
         lines.append("  headless: every viewer steps on their own; Ctrl+C ends the lecture")
     else:
         lines.append(f"  you present: viewers follow your steps; q ends the lecture for everyone "
-                     f"(at most {args.max_viewers} viewers)")
+                     f"(at most {args.max_viewers} viewers, {args.max_explorers} of them exploring on their own)")
     return lines
 
 
@@ -92,7 +96,8 @@ def serve_command(args: argparse.Namespace) -> int:
         quiet_asyncssh()
         config = Config(scenario_path=str(Path(args.file).resolve()), host_key=host_key,
                         authorized_keys=args.authorized_keys, open=args.open, host=args.host,
-                        port=args.port, max_viewers=args.max_viewers, presenter=not args.headless,
+                        port=args.port, max_viewers=args.max_viewers, max_explorers=args.max_explorers,
+                        presenter=not args.headless,
                         login_timeout=args.login_timeout, idle_timeout=args.idle_timeout,
                         stall_timeout=args.stall_timeout)
         lecture = Lecture(config, log=log_line if args.headless else None)
@@ -108,8 +113,19 @@ def serve_command(args: argparse.Namespace) -> int:
         else:
             present_in_terminal(scenario, lecture, args)
     finally:
+        # From here on the process only ends the lecture and leaves: another signal (a second
+        # Ctrl+C, the terminal closing meanwhile) must not cut that short, or viewers would miss
+        # their goodbye and the lecture's folder would stay behind. Handlers while viewers may
+        # still start (a viewer process must not inherit an ignored signal); once the lecture is
+        # over, ignored, as Python puts handled signals back to the default while it exits.
+        ending = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+        for sig in ending:
+            signal.signal(sig, lambda signum, frame: None)
         lecture.stop()
-    print("stepper serve: the lecture has ended", file=sys.stderr)
+        for sig in ending:
+            signal.signal(sig, signal.SIG_IGN)
+    with contextlib.suppress(OSError):  # the lecturer's terminal may have closed (SIGHUP)
+        print("stepper serve: the lecture has ended", file=sys.stderr, flush=True)
     return 0
 
 
@@ -118,24 +134,24 @@ def log_line(line: str) -> None:
 
 
 def wait_for_signal() -> None:
-    """Headless: serve until Ctrl+C or SIGTERM.
+    """Headless: serve until Ctrl+C, SIGTERM or SIGHUP (the lecturer's terminal closed).
 
     The handler only records the signal: taking a lock in a signal handler (Event.set) can
-    deadlock with the very wait it interrupts.
+    deadlock with the very wait it interrupts. The handlers stay when this returns, so that no
+    signal can kill the process before the caller has ended the lecture.
     """
     caught: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not caught:
-            time.sleep(0.2)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: caught.append(signum))
+    while not caught:
+        time.sleep(0.2)
 
 
 def present_in_terminal(scenario, lecture, args: argparse.Namespace) -> None:
-    """The presenter's TUI in this terminal; SIGTERM or SIGHUP end the lecture as `q` would."""
+    """The presenter's TUI in this terminal; SIGHUP, SIGTERM or SIGINT end the lecture as `q` would.
+
+    Ctrl+C in the presenter's terminal is a key the TUI reads; SIGINT arrives only from `kill`.
+    """
     from stepper.serve.presenter import present
     from stepper.tui import create_app
 
@@ -147,9 +163,15 @@ def present_in_terminal(scenario, lecture, args: argparse.Namespace) -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):  # killed, or the terminal closed: end as q would
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, app.exit)
+
+        def end(signum, frame) -> None:  # on the main thread, between two steps of the loop
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the lecture is over
+                loop.call_soon_threadsafe(app.exit)
+
+        # signal.signal rather than loop.add_signal_handler: the loop resets its handlers to the
+        # default (death) when it closes, and the caller must end the lecture after that unharmed.
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, end)
         await present(app, lecture, notices=tuple(notices))
 
     asyncio.run(main())

@@ -20,6 +20,7 @@ import contextlib
 import re
 
 BYE = b"bye"
+BACK_TO_FOLLOWING = 3  # an explorer process's exit status when its student goes back to the shared screen
 BACKLOG_LIMIT = 64 * 1024  # bytes: thousands of positions that a stuck viewer process never read
 
 

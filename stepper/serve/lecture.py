@@ -1,5 +1,8 @@
 """The lecture server: asyncssh on its own thread and event loop, one viewer session per connection.
 
+Followers share renderers: one viewer process per view class (stepper.serve.screen), started
+when the first follower of that class arrives; explorers each have a process of their own.
+
 The server runs apart from the presenter's TUI so that neither can hold up the other: a burst of
 SSH work never delays the presenter's keys, and a slow repaint on the presenter's screen never
 delays the viewers' bytes. The two meet in three thread-safe calls: ``publish`` (a presenter
@@ -24,7 +27,11 @@ import asyncssh
 
 from stepper.serve.feed import Feed
 from stepper.serve.keys import AuthorizedKeys, ServeError
+from stepper.serve.process import ViewerProcess, viewer_command
+from stepper.serve.screen import Renderer, renderer_env
 from stepper.serve.session import ViewerSession, printable
+
+RESTART_LIMIT = 3  # a renderer process that ends by itself is started again this often, then not
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,8 @@ class Config:
     open: bool = False  # anyone may connect, without a key
     host: str = "127.0.0.1"
     port: int = 0  # 0: any free port (see Lecture.port)
-    max_viewers: int = 50
+    max_viewers: int = 500  # followers and explorers together
+    max_explorers: int = 20  # students with a process of their own (f); the rest share renderers
     presenter: bool = True  # a presenter publishes positions; False for --headless
     login_timeout: float = 30.0  # seconds to authenticate, and then to open a session
     idle_timeout: float = 3600.0  # seconds with no byte either way before a viewer is dropped; 0 never
@@ -51,7 +59,7 @@ class Config:
     @property
     def max_connections(self) -> int:
         """Open connections (viewing, or still logging in) beyond which new ones are turned away."""
-        return self.max_viewers + 20
+        return self.max_viewers + max(20, self.max_viewers // 5)
 
 
 NO_FORWARDING = "stepper serve forwards nothing: it shows the lecture only"
@@ -64,6 +72,7 @@ class Gate(asyncssh.SSHServer):
         self.lecture = lecture
         self.conn: asyncssh.SSHServerConnection | None = None
         self.username = "?"
+        self.comment: str | None = None  # the comment of the key that logged in: who it is, for the roster
         self.session: ViewerSession | None = None
         self.timer: asyncio.TimerHandle | None = None
 
@@ -79,12 +88,17 @@ class Gate(asyncssh.SSHServer):
 
     def begin_auth(self, username: str) -> bool:
         self.username = username
-        if self.lecture.config.open:
-            return False  # no authentication at all
-        keys = self.lecture.keys.current() if self.lecture.keys else None
-        if keys is not None and self.conn is not None:
-            self.conn.set_authorized_keys(keys)
-        return True
+        return not self.lecture.config.open  # open: no authentication at all
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """A key in the authorized_keys file, allowed from this address and not expired."""
+        if self.lecture.keys is None:
+            return False
+        peer = self.conn.get_extra_info("peername") if self.conn else None
+        allowed, comment = self.lecture.keys.allows(key, "", peer[0] if peer else "")
+        if allowed:  # asyncssh asks again for the signed attempt: the last answer is the key that logs in
+            self.comment = comment
+        return allowed
 
     def public_key_auth_supported(self) -> bool:
         return not self.lecture.config.open
@@ -127,7 +141,8 @@ class Gate(asyncssh.SSHServer):
             return False  # one screen per connection
         peer = self.conn.get_extra_info("peername") if self.conn else None
         host = peer[0] if peer else "?"
-        self.session = ViewerSession(self.lecture, f"{printable(self.username)}@{host}")
+        name = printable(self.comment or self.username)
+        self.session = ViewerSession(self.lecture, f"{printable(self.username)}@{host}", name)
         return self.session
 
 
@@ -138,8 +153,9 @@ class Lecture:
         self.config = config
         self.keys = AuthorizedKeys(config.authorized_keys) if config.authorized_keys and not config.open else None
         self._log = log
-        self.on_viewers: Callable[[int], None] | None = None  # called on the server's thread
-        self.viewers: set[ViewerSession] = set()
+        self.on_viewers: Callable[[int, int], None] | None = None  # (following, exploring), server's thread
+        self.viewers: set[ViewerSession] = set()  # admitted: following or exploring
+        self.renderers: dict[tuple[int, int], Renderer] = {}
         self.sessions: set[ViewerSession] = set()
         self.gates: set[Gate] = set()
         self.rundir = tempfile.mkdtemp(prefix="stepper-serve-")  # mode 0700: the feed and viewer homes
@@ -204,15 +220,21 @@ class Lecture:
     async def _stop(self) -> None:
         if self.server is not None:
             self.server.close()  # no new connections
+        for session in [s for s in self.viewers if s.mode == "following"]:
+            session.end("The lecture has ended. Thank you for following!")
         if self.feed:
-            self.feed.end()  # following viewers say goodbye and exit by themselves
+            self.feed.end()  # explorers' processes say goodbye and exit by themselves
             deadline = time.monotonic() + self.config.end_grace
-            while self.viewers and time.monotonic() < deadline:
+            while any(s.process for s in self.viewers) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
         for session in list(self.sessions):
             session.end("The lecture has ended.")
+        for renderer in self.renderers.values():
+            renderer.close()
+            renderer.process.kill()
         deadline = time.monotonic() + 5
-        while (self.viewers or any(g.session for g in self.gates)) and time.monotonic() < deadline:
+        while (self.viewers or any(g.session and not g.session.released for g in self.gates)
+               or any(r.process.running for r in self.renderers.values())) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for gate in list(self.gates):
             if gate.conn is not None:
@@ -244,26 +266,77 @@ class Lecture:
         self.gates.discard(gate)
 
     def admit(self, session: ViewerSession) -> bool:
-        """A session wants a viewer process: yes while there is room."""
+        """A session wants a screen: yes while there is room."""
         self.sessions.add(session)
         if len(self.viewers) >= self.config.max_viewers or self.stopped:
             self.log(f"turned away (lecture full): {session.label}")
             return False
         self.viewers.add(session)
-        self._count_changed()
         return True
+
+    def may_explore(self, session: ViewerSession) -> bool:
+        """A follower asks for a process of their own: yes while fewer than max_explorers have one."""
+        exploring = sum(1 for s in self.viewers if s.mode == "exploring" and s is not session)
+        return not self.stopped and exploring < self.config.max_explorers
 
     def leave(self, session: ViewerSession) -> None:
         self.sessions.discard(session)
         if session in self.viewers:
             self.viewers.discard(session)
             self.log(f"viewer left: {session.label}")
-            self._count_changed()
+            self.changed()
 
-    def _count_changed(self) -> None:
+    def counts(self) -> tuple[int, int]:
+        """How many follow the presenter and how many explore."""
+        exploring = sum(1 for s in self.viewers if s.mode == "exploring")
+        return len(self.viewers) - exploring, exploring
+
+    def changed(self) -> None:
+        """Someone joined, left, or went from following to exploring or back: tell the presenter."""
         if self.on_viewers is not None:
             with contextlib.suppress(Exception):
-                self.on_viewers(len(self.viewers))
+                self.on_viewers(*self.counts())
+
+    def roster(self) -> list[tuple[str, str, str, float]]:
+        """Who is watching (thread-safe): name, view class, following or exploring, connected since."""
+        def look():
+            return sorted((s.name, s.view_class, s.mode, s.since) for s in self.viewers)
+
+        return self.inspect(look)
+
+    # --- shared renderers (on the server's thread) -----------------------------------------------
+
+    def renderer(self, size: tuple[int, int]) -> Renderer:
+        """The shared screen of one size, its renderer process started with the first follower."""
+        renderer = self.renderers.get(size)
+        if renderer is None:
+            renderer = self.renderers[size] = Renderer(size, self._renderer_process, self.loop)
+        return renderer
+
+    def _renderer_process(self, renderer: Renderer) -> ViewerProcess:
+        process = ViewerProcess(self.loop, self.rundir, renderer.feed)
+        self.loop.create_task(self._run_renderer(renderer, process))
+        return process
+
+    async def _run_renderer(self, renderer: Renderer, process: ViewerProcess) -> None:
+        """Run a renderer process for as long as the lecture lasts; start it again if it ends early."""
+        columns, lines = renderer.size
+        for attempt in range(RESTART_LIMIT + 1):
+            if attempt:
+                process = renderer.process = ViewerProcess(self.loop, self.rundir, renderer.feed)
+            if self.stopped:
+                return
+            try:
+                await process.start(viewer_command(self.scenario_path, self.feed_path, "shared"),
+                                    renderer_env(), renderer.size)
+            except OSError as e:
+                self.log(f"could not start the {columns}x{lines} screen: {e.strerror or e}")
+                return
+            status = await process.wait()
+            if self.stopped:
+                return
+            self.log(f"the {columns}x{lines} screen ended (status {status}); starting it again")
+            await asyncio.sleep(0.5 * (attempt + 1))
 
     def inspect(self, look: Callable[[], object]) -> object:
         """Run ``look`` on the server's thread and return what it returns (for tests and the benchmark)."""
@@ -279,8 +352,12 @@ class Lecture:
         return future.result(10)
 
     def viewer_pids(self) -> list[int]:
-        """Process ids of the running viewer processes."""
-        return self.inspect(lambda: [s.proc.pid for s in self.viewers if s.proc and s.proc.returncode is None])
+        """Process ids of the running viewer processes: explorers' and the shared renderers'."""
+        def look():
+            processes = [s.process for s in self.viewers if s.process] + [r.process for r in self.renderers.values()]
+            return [p.proc.pid for p in processes if p.running]
+
+        return self.inspect(look)
 
     def log(self, line: str) -> None:
         if self._log is not None:

@@ -32,24 +32,26 @@ class PresenterLink:
         self.app.listeners.append(self.lecture.publish)
         self.lecture.publish(self.app.lecture_state())
         self.lecture.on_viewers = self.viewers_changed
-        self.app.set_viewers(len(self.lecture.viewers))
+        self.app.set_viewers(*self.lecture.inspect(self.lecture.counts))
+        self.app.roster = self.lecture.roster
         self.linked = True
         for message, severity in self.notices:
             self.app.notify(message, severity=severity, timeout=12)  # type: ignore[arg-type]
 
-    def viewers_changed(self, count: int) -> None:
-        """On the server's thread: hand the count to the app's loop."""
+    def viewers_changed(self, following: int, exploring: int) -> None:
+        """On the server's thread: hand the counts to the app's loop."""
         if self.loop is not None:
             with contextlib.suppress(RuntimeError):  # the app's loop has closed
-                self.loop.call_soon_threadsafe(self.show_viewers, count)
+                self.loop.call_soon_threadsafe(self.show_viewers, following, exploring)
 
-    def show_viewers(self, count: int) -> None:
+    def show_viewers(self, following: int, exploring: int) -> None:
         if self.linked:
-            self.app.set_viewers(count)
+            self.app.set_viewers(following, exploring)
 
     def close(self) -> None:
         self.linked = False
         self.lecture.on_viewers = None
+        self.app.roster = None
         with contextlib.suppress(ValueError):
             self.app.listeners.remove(self.lecture.publish)
 

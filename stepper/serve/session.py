@@ -1,45 +1,50 @@
-"""One viewer: an SSH session whose terminal is a pseudo-terminal running a stepper viewer process.
+"""One student's SSH session: following a shared screen, or exploring in a process of their own.
 
-Bytes are pumped both ways with non-blocking I/O on the server's event loop. Each direction is
-bounded: output stops being read from the pseudo-terminal while more than ``outbound_limit`` bytes
-wait for the client (the viewer process then waits on its own terminal, and nobody else notices),
-and a client that stays stalled past ``stall_timeout`` is disconnected; input beyond ``INBOUND_LIMIT`` pauses the
-SSH channel, which stops the client through SSH flow control.
+A student who follows costs no process: the session subscribes to the renderer of its view class
+(stepper.serve.screen) and is sent rows of that shared screen. Of their keys only `f` (explore)
+and `q` (leave) mean anything; the rest show a one-line hint. `f` starts a viewer process of their
+own on a pseudo-terminal (stepper.serve.process), as long as fewer than ``max_explorers`` are
+exploring; its screen goes straight to the client, the client's keys to it. Its own `f` ends it
+and brings the student back to the shared screen, at the presenter's step.
+
+With ``--headless`` there is no presenter: every session is an explorer from the start.
+
+Both directions are bounded. Out: above ``outbound_limit`` bytes waiting for the client, a
+follower is sent nothing more until it catches up (then the rows that changed, as they are now),
+and an explorer's process is not read (it waits on its own terminal); a client stalled past
+``stall_timeout`` is disconnected. In: every byte passes ``KeyFilter`` (whole, sane keys at a
+person's pace); an explorer's keys beyond ``INBOUND_LIMIT`` pause the SSH channel.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import os
-import re
-import shutil
-import signal
-import struct
-import sys
-import tempfile
-import termios
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncssh
 
+from stepper.serve.feed import BACK_TO_FOLLOWING
+from stepper.serve.input import KeyFilter
+from stepper.serve.process import ViewerProcess, clamp_size, viewer_command, viewer_env
+from stepper.serve.screen import ENTER, colour_depth, rung_for
+
 if TYPE_CHECKING:
     from stepper.serve.lecture import Lecture
+    from stepper.serve.screen import Renderer
 
-INBOUND_LIMIT = 64 * 1024  # keystrokes queued for a viewer process before the client is paused
-READ_SIZE = 64 * 1024
 HANG_UP_AFTER = 3.0  # seconds a client gets to hang up by itself after its session has ended
-SAFE_VALUE = re.compile(r"[A-Za-z0-9._+-]{1,64}")
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+ESCAPE_WAIT = 0.05  # seconds after a lone ESC before it counts as the Escape key
+NOTICE_SECONDS = 4.0  # how long a one-line notice covers the bottom row of a shared screen
+SMALLEST = "{w}x{h} is too small to follow the lecture: make the window at least 60x18 (a smaller font helps)."
 
 # Leave the client's terminal usable when we end a viewer that could not tidy up itself: cancel any
-# half-sent escape sequence, reset colours, leave the alternate screen, show the cursor, stop mouse
-# reports, bracketed paste, focus events and the kitty keyboard protocol.
-RESTORE = (b"\x18\x1b[0m\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l"
+# half-sent escape sequence, reset colours, leave the alternate screen, show the cursor, line wrap
+# back on, stop mouse reports, bracketed paste, focus events and the kitty keyboard protocol.
+RESTORE = (b"\x18\x1b[0m\x1b[?1049l\x1b[?25h\x1b[?7h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l"
            b"\x1b[?1015l\x1b[?2004l\x1b[?1004l\x1b[<u\r\n")
+HINT = "Following the presenter: f explores on your own, q leaves."
 
 
 def printable(text: str, limit: int = 32) -> str:
@@ -52,73 +57,61 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
 
 
-def clamp_size(width: int, height: int) -> tuple[int, int]:
-    """A client's terminal size made sane: 80x24 for nonsense, and nothing absurdly large."""
-    if width <= 0 or height <= 0:
-        return 80, 24
-    return min(width, 1000), min(height, 500)
-
-
-def set_size(fd: int, width: int, height: int) -> None:
-    """Set a pseudo-terminal's size; the kernel sends SIGWINCH to the process in its foreground."""
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-
-
-def viewer_env(term: str, client_env: dict, home: str) -> dict[str, str]:
-    """The viewer process's environment: built from nothing, so the server's own settings never leak.
-
-    TERM comes from the client (so the viewer uses its colours), and COLORTERM / NO_COLOR if the
-    client sent them; HOME and TMPDIR point into the viewer's private directory.
-    """
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": home,
-        "TMPDIR": home,
-        "TERM": term if SAFE_VALUE.fullmatch(term) else "xterm-256color",
-        "LANG": "C.UTF-8",
-        "PYTHONIOENCODING": "utf-8",
-        "PYTHONPATH": PACKAGE_ROOT,
-    }
-    for name in ("COLORTERM", "NO_COLOR"):
-        value = client_env.get(name)
-        if isinstance(value, str) and SAFE_VALUE.fullmatch(value):
-            env[name] = value
-    return env
-
-
-def viewer_command(scenario_path: str, follow: str | None) -> list[str]:
-    """`stepper run FILE [--follow SOCKET]`, via the module that first takes the terminal as its own."""
-    command = [sys.executable, "-m", "stepper.serve.child", "run", scenario_path]
-    if follow:
-        command += ["--follow", follow]
-    return command
-
-
 class ViewerSession(asyncssh.SSHServerSession):
-    """A shell session with a pty: one viewer process, its screen pumped to the client."""
+    """A shell session with a pty: a follower of a shared screen, or an explorer with a process."""
 
-    def __init__(self, lecture: Lecture, label: str) -> None:
+    def __init__(self, lecture: Lecture, label: str, name: str) -> None:
         self.lecture = lecture
         self.label = label  # who, for the server's log: "alice@127.0.0.1"
+        self.name = name  # who, for the presenter's roster: the key's comment, or the user name
         self.loop = lecture.loop
+        self.since = time.time()
         self.chan: asyncssh.SSHServerChannel | None = None
-        self.master: int | None = None
-        self.proc: asyncio.subprocess.Process | None = None
-        self.workdir: str | None = None
-        self.inbound = bytearray()
-        self.reading = False  # is the pty's output being read?
-        self.input_paused = False
-        self.stalled_since: float | None = None
-        self.last_activity = time.monotonic()
+        self.term = "xterm-256color"
+        self.depth = "256"
+        self.size = (80, 24)
+        self.mode = "starting"  # then "following" or "exploring"; "ended" at the end
+        self.renderer: Renderer | None = None
+        self.sent = 0  # the renderer's version this client holds
+        self.paused = False  # the client is not taking its screen
+        self.process: ViewerProcess | None = None
+        self.keys = KeyFilter()
+        self.admitted = False
         self.closed = False  # the SSH channel is gone
         self.released = False
-        self.watchdog: asyncio.TimerHandle | None = None
+        self.stalled_since: float | None = None
+        self.last_activity = time.monotonic()
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+
+    @property
+    def view_class(self) -> str:
+        """The view class, as the roster shows it: `100x30 256`."""
+        if self.mode == "exploring":
+            return f"{self.size[0]}x{self.size[1]} {self.depth} (own)"
+        size = f"{self.renderer.columns}x{self.renderer.lines}" if self.renderer else "too small"
+        return f"{size} {self.depth}"
+
+    def later(self, name: str, delay: float, callback) -> None:
+        """Run ``callback`` after ``delay`` seconds, replacing any earlier timer of that name."""
+        old = self.timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        if not self.released:
+            self.timers[name] = self.loop.call_later(delay, callback)
 
     # --- what the client may ask for ----------------------------------------------------------
 
     def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
         self.chan = chan
         chan.set_write_buffer_limits(high=self.lecture.config.outbound_limit)
+        # Every state is under a timeout: a session that never asks for its screen is closed.
+        self.later("start", self.lecture.config.login_timeout, self.never_started)
+
+    def never_started(self) -> None:
+        if self.mode == "starting" and not self.released:
+            self.lecture.log(f"session never started, closed: {self.label}")
+            self.refuse("No screen was asked for in time: connect with `ssh -t`, without a command.")
+            self.release()
 
     def pty_requested(self, term_type, term_size, term_modes) -> bool:
         return True
@@ -141,7 +134,7 @@ class ViewerSession(asyncssh.SSHServerSession):
     def session_started(self) -> None:
         self.loop.create_task(self.start())
 
-    # --- starting and ending the viewer process -------------------------------------------------
+    # --- starting and ending -------------------------------------------------------------------
 
     def refuse(self, message: str, status: int = 1) -> None:
         """Tell the client why there is no screen for them, and end the session."""
@@ -152,76 +145,43 @@ class ViewerSession(asyncssh.SSHServerSession):
             self.hang_up_later()
 
     async def start(self) -> None:
-        if self.closed or self.chan is None:  # the client left before its session began
+        if self.closed or self.chan is None or self.released:  # the client left before its session began
             return
         term = self.chan.get_terminal_type()
         if term is None:
             self.refuse("stepper serve shows a full-screen lecture and needs a terminal: "
                         "connect with `ssh -t`, without a command.")
+            self.release()
             return
         if not self.lecture.admit(self):
             self.refuse(f"Sorry, this lecture is full ({self.lecture.config.max_viewers} viewers). "
                         "Try again in a little while.")
-            return
-        width, height = clamp_size(*self.chan.get_terminal_size()[:2])
-        self.master, slave = os.openpty()
-        try:
-            set_size(slave, width, height)
-            os.set_blocking(self.master, False)
-            self.workdir = tempfile.mkdtemp(prefix="viewer-", dir=self.lecture.rundir)
-            self.proc = await asyncio.create_subprocess_exec(
-                *viewer_command(self.lecture.scenario_path, self.lecture.feed_path),
-                stdin=slave, stdout=slave, stderr=slave, cwd=self.workdir, start_new_session=True,
-                env=viewer_env(term, dict(self.chan.get_environment()), self.workdir))
-        except OSError as e:
-            self.refuse(f"stepper serve could not start a viewer: {e.strerror or e}")
             self.release()
             return
-        finally:
-            os.close(slave)
-        self.lecture.log(f"viewer joined: {self.label} ({printable(term)}, {width}x{height})")
-        if self.closed:  # the client left while the process was starting
-            self.kill()
+        self.admitted = True
+        self.term = term
+        self.depth = colour_depth(term, dict(self.chan.get_environment()))
+        self.size = clamp_size(*self.chan.get_terminal_size()[:2])
+        self.lecture.log(f"viewer joined: {self.label} ({printable(term)}, {self.size[0]}x{self.size[1]})")
+        self.later("check", self.lecture.config.check_interval, self.check)
+        if self.lecture.config.presenter:
+            self.follow()
         else:
-            self.resume_reading()
-        self.flush_inbound()
-        self.loop.create_task(self.wait_for_exit())
-        self.watchdog = self.loop.call_later(self.lecture.config.check_interval, self.check)
-
-    async def wait_for_exit(self) -> None:
-        assert self.proc is not None
-        status = await self.proc.wait()
-        self.pause_reading()
-        self.drain()
-        if not self.closed and self.chan is not None:
-            with contextlib.suppress(OSError):
-                self.chan.exit(status if status >= 0 else 128 - status)
-            self.hang_up_later()
-        self.release()
-
-    def drain(self) -> None:
-        """Send what the viewer wrote before it exited (its goodbye, its terminal restored)."""
-        for _ in range(64):
-            data = self.read_pty()
-            if not data:
-                return
-            self.send(data)
-
-    def kill(self) -> None:
-        """End the viewer process and everything it started: its whole process group."""
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.loop.create_task(self.explore("viewer"))
 
     def end(self, message: str) -> None:
         """End this viewer from the server's side: tidy the client's terminal, say why, hang up."""
-        self.pause_reading()
-        self.kill()
+        if self.process is not None:
+            self.process.kill()
+        self.stop_following()
+        self.mode = "ended"
         if self.chan is not None and not self.closed:
             with contextlib.suppress(OSError):
                 self.chan.write(RESTORE + message.encode() + b"\r\n")
                 self.chan.exit(0)
             self.hang_up_later()
+        if self.process is None:
+            self.release()
 
     def hang_up_later(self) -> None:
         """The client hangs up once it has the exit status; one that does not is hung up on."""
@@ -229,48 +189,141 @@ class ViewerSession(asyncssh.SSHServerSession):
             self.loop.call_later(HANG_UP_AFTER, self.chan.get_connection().close)
 
     def release(self) -> None:
-        """The viewer process is gone: free its terminal and its directory, count one viewer less."""
+        """This viewer is gone: no process, no subscription, one viewer less."""
         if self.released:
             return
         self.released = True
-        if self.watchdog is not None:
-            self.watchdog.cancel()
-        self.pause_reading()
-        with contextlib.suppress(OSError):
-            if self.master is not None:
-                self.loop.remove_writer(self.master)
-                os.close(self.master)
-        self.master = None
-        if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.stop_following()
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+        if self.process is not None:
+            self.process.kill()
         self.lecture.leave(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.proc is None:
-            if self.master is None:  # never started (refused, or still starting: start() sees closed)
-                self.lecture.leave(self)
+        if self.process is not None and self.process.running:
+            self.process.kill()  # explore() releases once the process has gone
+        else:
+            self.release()
+
+    # --- following: rows of a shared screen ------------------------------------------------------
+
+    def follow(self) -> None:
+        """Show the shared screen of this window's class, whole, then every frame after it."""
+        self.stop_following()
+        self.mode = "following"
+        self.lecture.changed()
+        rung = rung_for(*self.size)
+        if rung is None:
+            w, h = self.size
+            self.send((ENTER + "\x1b[1;1H" + SMALLEST.format(w=w, h=h)[: w * h]).encode())
             return
-        self.kill()
+        self.renderer = self.lecture.renderer(rung)
+        self.renderer.subscribe(self)
+        self.sent = self.renderer.version
+        self.send(ENTER.encode() + self.renderer.full_frame(self.depth) + self.note(rung))
+        self.lecture.changed()
 
-    # --- the viewer's screen, out to the client -------------------------------------------------
-
-    def read_pty(self) -> bytes:
-        if self.master is None:
+    def note(self, rung: tuple[int, int]) -> bytes:
+        """A line below the shared screen when the window is much larger than it."""
+        (w, h), (rw, rh) = self.size, rung
+        if h <= rh or (w < rw + 20 and h < rh + 6):
             return b""
+        text = f"stepper: the lecture at {rw}x{rh}, the largest view that fits your {w}x{h} window"
+        return f"\x1b[{rh + 1};1H\x1b[0;2m{text[:w]}\x1b[0m".encode()
+
+    def stop_following(self) -> None:
+        if self.renderer is not None:
+            self.renderer.unsubscribe(self)
+            self.renderer = None
+
+    def frame_ready(self) -> None:
+        """The shared screen changed: send what changed, unless this client is behind."""
+        if self.paused or self.renderer is None or self.closed:
+            return
+        data = self.renderer.frame_since(self.sent, self.depth)
+        self.sent = self.renderer.version
+        if data:
+            self.send(data)
+
+    def notice(self, text: str) -> None:
+        """One line over the bottom row of the shared screen, for a few seconds."""
+        if self.renderer is None:
+            return
+        y, width = self.renderer.lines, self.renderer.columns
+        self.send(f"\x1b[{y};1H\x1b[0;7m{text[:width].ljust(width)}\x1b[0m".encode())
+        self.later("notice", NOTICE_SECONDS, self.clear_notice)
+
+    def clear_notice(self) -> None:
+        if self.renderer is not None and self.mode == "following":
+            self.send(self.renderer.row(self.renderer.lines - 1, self.depth))
+
+    def following_keys(self, keys: list[bytes]) -> None:
+        for key in keys:
+            if key in (b"f", b"F"):
+                self.want_to_explore()
+                return
+            if key in (b"q", b"Q", b"\x03", b"\x04"):
+                self.end("You have left the lecture.")
+                return
+        if keys:
+            self.notice(HINT)
+
+    # --- exploring: a process of one's own -------------------------------------------------------
+
+    def want_to_explore(self) -> None:
+        if not self.lecture.may_explore(self):
+            limit = self.lecture.config.max_explorers
+            self.notice(f"All {limit} places to explore on your own are taken: you keep following. Try f later.")
+            return
+        self.notice("Starting your own copy: explore with the usual keys, f comes back to the lecture...")
+        self.loop.create_task(self.explore("explorer"))
+
+    async def explore(self, role: str) -> None:
+        """Run this student's own viewer process until it ends; then follow again or leave."""
+        self.mode = "exploring"
+        self.lecture.changed()
+        process = self.process = ViewerProcess(self.loop, self.lecture.rundir, self.explorer_output,
+                                               self.input_backlog)
+        command = viewer_command(self.lecture.scenario_path, self.lecture.feed_path, role)
         try:
-            return os.read(self.master, READ_SIZE)
-        except BlockingIOError:
-            return b""
-        except OSError:  # EIO: the viewer process has closed its terminal
-            return b""
-
-    def on_pty_readable(self) -> None:
-        data = self.read_pty()
-        if not data:
-            self.pause_reading()  # the process is ending: wait_for_exit takes it from here
+            await process.start(command, viewer_env(self.term, dict(self.chan.get_environment())), self.size)
+        except OSError as e:
+            self.process = None
+            if self.renderer is None and self.lecture.config.presenter and not self.closed:
+                self.follow()
+                self.notice(f"Could not start your own copy ({e.strerror or e}): you keep following.")
+                return
+            self.refuse(f"stepper serve could not start a viewer: {e.strerror or e}")
+            self.release()
             return
-        self.send(data)
+        self.stop_following()
+        if self.closed:  # the client left while the process was starting
+            process.kill()
+        status = await process.wait()
+        self.process = None
+        back = status == BACK_TO_FOLLOWING and self.lecture.config.presenter and not self.lecture.stopped
+        if back and not self.closed and self.mode == "exploring":
+            self.follow()
+            return
+        if not self.closed and self.chan is not None and self.mode != "ended":
+            self.mode = "ended"
+            with contextlib.suppress(OSError):
+                self.chan.exit(0 if status == BACK_TO_FOLLOWING else status)
+            self.hang_up_later()
+        self.release()
+
+    def explorer_output(self, data: bytes) -> None:
+        if self.mode == "exploring":
+            self.send(data)
+
+    def input_backlog(self, full: bool) -> None:
+        if self.chan is not None and not self.closed:
+            (self.chan.pause_reading if full else self.chan.resume_reading)()
+
+    # --- the connection ----------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
         if self.chan is None or self.closed:
@@ -279,57 +332,42 @@ class ViewerSession(asyncssh.SSHServerSession):
         with contextlib.suppress(OSError):
             self.chan.write(data)
 
-    def pause_reading(self) -> None:
-        if self.reading and self.master is not None:
-            self.loop.remove_reader(self.master)
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        if not self.reading and self.master is not None and not self.released:
-            self.loop.add_reader(self.master, self.on_pty_readable)
-            self.reading = True
-
-    def pause_writing(self) -> None:  # the client is not keeping up: stop reading its screen
+    def pause_writing(self) -> None:  # the client is not keeping up
+        self.paused = True
         self.stalled_since = time.monotonic()
-        self.pause_reading()
+        if self.process is not None:
+            self.process.pause_reading()
 
     def resume_writing(self) -> None:
+        self.paused = False
         self.stalled_since = None
-        if self.proc is not None and self.proc.returncode is None:
-            self.resume_reading()
-
-    # --- the client's keys, in to the viewer process --------------------------------------------
+        if self.process is not None and self.process.running:
+            self.process.resume_reading()
+        self.frame_ready()  # the rows that changed meanwhile, as they are now
 
     def data_received(self, data: bytes, datatype) -> None:
         self.last_activity = time.monotonic()
-        self.inbound += data
-        if len(self.inbound) > INBOUND_LIMIT and self.chan is not None and not self.input_paused:
-            self.input_paused = True
-            self.chan.pause_reading()
-        self.flush_inbound()
+        keys = self.keys.keys(data)
+        if self.keys.pending:
+            self.later("escape", ESCAPE_WAIT, self.escape_key)
+        self.deliver(keys)
 
-    def flush_inbound(self) -> None:
-        if self.master is None or self.released:
-            return
-        try:
-            written = os.write(self.master, self.inbound) if self.inbound else 0
-        except BlockingIOError:
-            written = 0
-        except OSError:  # the viewer process has gone: its keys go nowhere
-            written = len(self.inbound)
-        del self.inbound[:written]
-        if self.inbound:
-            self.loop.add_writer(self.master, self.flush_inbound)
-        else:
-            self.loop.remove_writer(self.master)
-        if self.input_paused and len(self.inbound) <= INBOUND_LIMIT // 4 and self.chan is not None:
-            self.input_paused = False
-            self.chan.resume_reading()
+    def escape_key(self) -> None:
+        self.timers.pop("escape", None)
+        self.deliver(self.keys.flush())
+
+    def deliver(self, keys: list[bytes]) -> None:
+        if self.mode == "following":
+            self.following_keys(keys)
+        elif self.mode == "exploring" and self.process is not None and keys:
+            self.process.write(b"".join(keys))
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
-        if self.master is not None:
-            with contextlib.suppress(OSError):
-                set_size(self.master, *clamp_size(width, height))
+        self.size = clamp_size(width, height)
+        if self.mode == "exploring" and self.process is not None:
+            self.process.resize(*self.size)
+        elif self.mode == "following":
+            self.follow()  # another class, or the same one redrawn whole in the new window
 
     # --- limits ----------------------------------------------------------------------------------
 
@@ -343,5 +381,5 @@ class ViewerSession(asyncssh.SSHServerSession):
         elif config.idle_timeout and now - self.last_activity > config.idle_timeout:
             self.lecture.log(f"viewer idle, disconnected: {self.label}")
             self.end(f"Nothing happened for {duration(config.idle_timeout)}: disconnected.")
-        elif not self.released:
-            self.watchdog = self.loop.call_later(config.check_interval, self.check)
+        else:
+            self.later("check", config.check_interval, self.check)

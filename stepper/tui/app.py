@@ -73,7 +73,7 @@ class StepperApp(StepActions, LectureState, App):
     ]
 
     def __init__(self, scenario: Scenario, *, theme: str | None = None, follow=None,
-                 screenshot_dir: str | Path = ".") -> None:
+                 screenshot_dir: str | Path = ".", role: str | None = None) -> None:
         super().__init__()
         self.scenario = scenario
         self.pipeline: Pipeline = scenario.pipeline
@@ -85,9 +85,14 @@ class StepperApp(StepActions, LectureState, App):
         self.samples: dict[int, int] = {}  # each dropout layer's sample number (0: the file's coins)
         self.tally_from: dict[int, int] = {}  # the sample its tally starts at (its last change of mode)
         self.follow = follow  # where a viewer hears the presenter's position (see stepper.tui.follow)
-        self.following = follow is not None
-        self.presenter_position = 0
-        self.viewers: int | None = None  # shown on the presenter's header while serving
+        # A process of `stepper serve`: "shared" draws the screen many followers share, "explorer" is
+        # one student's own copy (f goes back to the shared screen), "viewer" a student's copy when
+        # there is no presenter. None: stepper run.
+        self.role = role
+        self.following = follow is not None and role != "explorer"
+        self.presenter_position: int | None = None  # None until the presenter is first heard
+        self.viewers: tuple[int, int] | None = None  # following, exploring: the presenter's header
+        self.roster = None  # while presenting a lecture: returns who is watching (see RosterScreen)
         self.listeners: list = []  # called with lecture_state() after every change (the presenter's feed)
         self.ready = self.notes_ready = False
         self.screenshot_dir = Path(screenshot_dir)
@@ -98,6 +103,15 @@ class StepperApp(StepActions, LectureState, App):
             if layer.type == "dropout":
                 self.tallies[i] = Tally()
                 self.tallies[i].add(self.pipeline.traces[i].keep, self.pipeline.traces[i].output)
+
+    def get_driver_class(self):
+        """Textual's driver for this terminal; on Linux and macOS, one that takes any input bytes."""
+        driver_class = super().get_driver_class()
+        if driver_class.__module__ == "textual.drivers.linux_driver":  # not Windows, nor $TEXTUAL_DRIVER
+            from stepper.tui.driver import StepperDriver
+
+            driver_class = StepperDriver
+        return driver_class
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -185,10 +199,15 @@ class StepperApp(StepActions, LectureState, App):
         kind = self.pipeline.layers[layer].type
         extra = f" {self.pipeline.layers[layer].mode}" if kind == "dropout" else ""
         state = " ▶" if self.timer else ""
-        if self.follow:
+        if self.role == "shared":
+            state += " · following (f: explore)"
+        elif self.role == "explorer":
+            state += " · exploring (f: back to the lecture)"
+        elif self.follow:
             state += " · following" if self.following else " · exploring (f to follow)"
         if self.viewers is not None:
-            state += f" · {self.viewers} viewer{'s' if self.viewers != 1 else ''}"
+            following, exploring = self.viewers
+            state += f" · {following} following" + (f" · {exploring} exploring" if exploring else "")
         where = panels.position(layer, len(self.pipeline.layers), kind + extra, self.position,
                                 len(self.pipeline), step.phase, state)
         return panels.header(self.scenario.title, where, self.size.width)
@@ -289,7 +308,7 @@ class StepperApp(StepActions, LectureState, App):
     # --- screenshots and the command palette ---------------------------------------------------
 
     def action_screenshot(self) -> None:
-        if self.follow:  # a viewer of `stepper serve`: the file would land on the lecturer's machine
+        if self.follow or self.role:  # a viewer of `stepper serve`: the file would land on the lecturer's machine
             self.notify(VIEWER_SCREENSHOT, timeout=6)
             return
         pos = self.pipeline.locate(self.position)
@@ -299,15 +318,24 @@ class StepperApp(StepActions, LectureState, App):
 
     def get_system_commands(self, screen):
         for command in super().get_system_commands(screen):
-            if not (self.follow and command.title == "Screenshot"):  # see action_screenshot
+            if not ((self.follow or self.role) and command.title == "Screenshot"):  # see action_screenshot
                 yield command
         yield SystemCommand("Go to step", "Jump to a step number", self.action_goto)
         for i, layer in enumerate(self.pipeline.layers):
             yield SystemCommand(f"Layer {i + 1}: {layer.type}", "Jump to this layer's first step",
                                 lambda i=i: self.go(self.pipeline.start(i)))
+        if self.roster is not None:
+            yield SystemCommand("Who is watching", "The lecture's followers and explorers", self.action_roster)
         yield SystemCommand("Help", "Show the keys", self.action_help)
 
+    def action_roster(self) -> None:
+        if self.roster is not None:
+            from stepper.tui.screens import RosterScreen
 
-def create_app(scenario: Scenario, *, theme: str | None = None, follow=None, screenshot_dir: str | Path = ".") -> StepperApp:
+            self.push_screen(RosterScreen(self.roster))
+
+
+def create_app(scenario: Scenario, *, theme: str | None = None, follow=None, screenshot_dir: str | Path = ".",
+               role: str | None = None) -> StepperApp:
     """The one app factory: the CLI, export, the SSH viewers and the tests all build the TUI here."""
-    return StepperApp(scenario, theme=theme, follow=follow, screenshot_dir=screenshot_dir)
+    return StepperApp(scenario, theme=theme, follow=follow, screenshot_dir=screenshot_dir, role=role)

@@ -7,6 +7,8 @@ calls ``presenter_at``. Mixed into StepperApp, whose attributes it uses.
 
 from __future__ import annotations
 
+from stepper.serve.feed import BACK_TO_FOLLOWING
+
 
 class LectureState:
     """Publishing and following a presenter's position, dropout samples and modes."""
@@ -42,19 +44,25 @@ class LectureState:
 
     def presenter_moved(self, k: int) -> None:
         """The presenter is now at step ``k``: go there too unless exploring."""
+        first = self.presenter_position is None
         self.presenter_position = k
-        if self.following:
+        if self.following or (first and self.role == "explorer"):  # an explorer starts where the presenter is
             self.go(k, by_user=False)
 
     def action_toggle_follow(self) -> None:
+        if self.role == "explorer":  # back to the shared screen: the server takes it from here
+            self.exit(return_code=BACK_TO_FOLLOWING)
+            return
+        if self.role == "shared":
+            return
         if not self.follow:
             self.notify("f follows a presenter: only for viewers of `stepper serve`", timeout=2)
             return
         self.following = not self.following
-        if self.following:
+        if self.following and self.presenter_position is not None:
             self.go(self.presenter_position, by_user=False)
         self.refresh_screen()
 
-    def set_viewers(self, n: int) -> None:
-        self.viewers = n
+    def set_viewers(self, following: int, exploring: int = 0) -> None:
+        self.viewers = (following, exploring)
         self.refresh_screen()

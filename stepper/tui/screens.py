@@ -1,4 +1,4 @@
-"""Modal screens: the key help and the go-to-step prompt."""
+"""Modal screens: the key help, the go-to-step prompt, and who is watching a lecture."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Markdown, Static
+from textual.widgets import DataTable, Input, Markdown, Static
 
 KEYS = """\
 | key | does |
@@ -78,4 +78,48 @@ class GotoScreen(ModalScreen[int | None]):
             self.query_one("#goto-error", Static).update(f"Type a whole number from 1 to {self.total:,}.")
 
     def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RosterScreen(ModalScreen[None]):
+    """Who is watching the lecture: name, view class, following or exploring, connected since.
+
+    ``look`` returns the rows (stepper.serve.lecture.Lecture.roster); `r` asks again.
+    """
+
+    DEFAULT_CSS = """
+    RosterScreen { align: center middle; }
+    RosterScreen > Vertical { width: 90%; max-width: 100; height: 90%; border: thick $primary;
+                              background: $surface; padding: 0 1; }
+    RosterScreen DataTable { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape,q", "dismiss", "Close"), Binding("r", "refresh_roster", "Refresh")]
+
+    def __init__(self, look) -> None:
+        super().__init__()
+        self.look = look
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(id="roster-summary")
+            yield DataTable(cursor_type="row", zebra_stripes=True)
+            yield Static("r refreshes, Escape closes")
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("who", "view", "", "since")
+        self.action_refresh_roster()
+
+    def action_refresh_roster(self) -> None:
+        import time
+
+        rows = self.look()
+        table = self.query_one(DataTable)
+        table.clear()
+        for name, view, mode, since in rows:
+            table.add_row(name, view, mode, time.strftime("%H:%M:%S", time.localtime(since)))
+        exploring = sum(1 for row in rows if row[2] == "exploring")
+        self.query_one("#roster-summary", Static).update(
+            f"{len(rows) - exploring} following, {exploring} exploring")
+
+    def action_dismiss(self, result=None) -> None:  # type: ignore[override]
         self.dismiss(None)

@@ -171,6 +171,11 @@ class Viewer(Terminal):
     def send(self, keys: bytes) -> None:
         self.chan.write(keys)
 
+    async def explore(self) -> None:
+        """Press f and wait for a process of one's own."""
+        self.send(b"f")
+        await self.wait_for("exploring (f: back to the lecture)", FIRST_SCREEN)
+
     def resize(self, width: int, height: int) -> None:
         self.screen.resize(height, width)
         self.chan.change_terminal_size(width, height)
@@ -183,6 +188,14 @@ class Viewer(Terminal):
         self.conn.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.conn.wait_closed(), 10)
+
+
+async def first_screens(port: int, key: asyncssh.SSHKey | None, count: int, **options) -> list[Viewer]:
+    """``count`` viewers connected one after the other, each once it shows the first step."""
+    viewers = [await Viewer.connect(port, key, **options) for _ in range(count)]
+    for viewer in viewers:
+        await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
+    return viewers
 
 
 class _ClientSession(asyncssh.SSHClientSession):

@@ -83,7 +83,7 @@ async def open_lecture(spawn, tmp_path, key_file, *flags: str):
     if "--headless" in flags:
         await serve.wait_for_output(b"OPEN LECTURE: anyone who can reach this port can watch", FIRST_SCREEN)
     else:
-        await serve.wait_for(f"step 1/{TOTAL} · window · 0 viewers", FIRST_SCREEN)
+        await serve.wait_for(f"step 1/{TOTAL} · window · 0 following", FIRST_SCREEN)
     viewer = spawn(openssh(port, key_file))
     await viewer.wait_for(f"step 1/{TOTAL}" + ("" if "--headless" in flags else " · window · following"),
                           FIRST_SCREEN)
@@ -93,13 +93,15 @@ async def open_lecture(spawn, tmp_path, key_file, *flags: str):
 async def test_command_a_lecture_with_a_presenter_in_a_real_terminal(keys, spawn, tmp_path):
     serve, viewer, port = await open_lecture(spawn, tmp_path, keys.viewer_file,
                                              "--authorized-keys", str(keys.authorized))
-    await serve.wait_for("1 viewer")
+    await serve.wait_for("1 following")
     serve.send(b"l")
     await viewer.wait_for(f"step 2/{TOTAL}")
     serve.send(b"l")
     await viewer.wait_for(f"step 3/{TOTAL} · window · following")
-    viewer.send(b"ll")  # the student looks ahead on their own
-    await viewer.wait_for(f"step 5/{TOTAL} · window · exploring (f to follow)")
+    viewer.send(b"f")  # the student explores: a process of their own, at the presenter's step
+    await viewer.wait_for(f"step 3/{TOTAL} · window · exploring (f: back to the lecture)")
+    viewer.send(b"ll")  # and looks ahead on their own
+    await viewer.wait_for(f"step 5/{TOTAL} · window · exploring")
     stranger = spawn(openssh(port, keys.stranger_file))
     assert await stranger.wait_exit() == 255
     serve.send(b"l")

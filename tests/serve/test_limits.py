@@ -8,7 +8,8 @@ import os
 import asyncssh
 import pytest
 
-from tests.serve.conftest import FIRST_SCREEN, TOTAL, WAIT, Viewer, eventually, processes_under, run_presenter
+from tests.serve.conftest import (FIRST_SCREEN, TOTAL, WAIT, Viewer, eventually, first_screens, processes_under,
+                                  run_presenter)
 
 
 async def test_limits_the_viewer_past_max_viewers_is_told_the_lecture_is_full(start_lecture, keys):
@@ -82,15 +83,17 @@ async def test_limits_an_abrupt_disconnect_leaves_no_process_behind(start_lectur
     lecture = start_lecture()
 
     async def lecture_script(app, pilot):
-        viewer = await Viewer.connect(lecture.port, keys.viewer)
-        await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
-        pids = lecture.viewer_pids()
-        assert len(pids) == 1 and processes_under(lecture.rundir) == pids
-        viewer.conn.abort()  # the laptop lid closes: no goodbye, the TCP connection just drops
-        await eventually(lambda: app.viewers == 0, what="the viewer count to drop")
-        await eventually(lambda: not os.path.exists(f"/proc/{pids[0]}"), what="the viewer process to be reaped")
-        assert processes_under(lecture.rundir) == []
-        assert not [entry for entry in os.listdir(lecture.rundir) if entry.startswith("viewer-")]  # its home
+        follower, explorer = await first_screens(lecture.port, keys.viewer, 2)
+        [shared] = lecture.viewer_pids()
+        await explorer.explore()
+        [own] = set(lecture.viewer_pids()) - {shared}
+        assert sorted(processes_under(lecture.rundir)) == sorted([shared, own])
+        for viewer in (follower, explorer):
+            viewer.conn.abort()  # the laptop lid closes: no goodbye, the TCP connection just drops
+        await eventually(lambda: app.viewers == (0, 0), what="the viewer count to drop")
+        await eventually(lambda: not os.path.exists(f"/proc/{own}"), what="the explorer's process to be reaped")
+        assert processes_under(lecture.rundir) == [shared]  # the shared screen waits for the next follower
+        assert len([entry for entry in os.listdir(lecture.rundir) if entry.startswith("viewer-")]) == 1
 
     await run_presenter(lecture, lecture_script)
 
@@ -108,7 +111,7 @@ async def test_limits_a_stalled_client_stalls_neither_the_presenter_nor_other_vi
             await pilot.press("right")
             await healthy.wait_for(f"step {step}/{TOTAL}")
         assert app.position == 10
-        await eventually(lambda: app.viewers == 1, what="the stalled viewer to be dropped")
+        await eventually(lambda: app.viewers == (1, 0), what="the stalled viewer to be dropped")
         assert "viewer stalled, disconnected: student@127.0.0.1" in start_lecture.logs
         await pilot.press("right")
         await healthy.wait_for(f"step 12/{TOTAL}")

@@ -15,13 +15,15 @@ async def test_openssh_viewer_follows_the_presenter_and_cannot_steer_it(start_le
         ssh = spawn(openssh(lecture.port, keys.viewer_file))
         await ssh.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
         assert "2-D convolution" in ssh.header() and "following" in ssh.header()
-        await eventually(lambda: "1 viewer" in app_text(app), what="the presenter's viewer count")
+        await eventually(lambda: "1 following" in app_text(app), what="the presenter's viewer count")
         await pilot.press("right")
         await ssh.wait_for(f"step 2/{TOTAL}")
         await pilot.press("right")
         await ssh.wait_for(f"step 3/{TOTAL} · window · following")
+        ssh.send(b"f")
+        await ssh.wait_for(f"step 3/{TOTAL} · window · exploring (f: back to the lecture)")
         ssh.send(b"l")
-        await ssh.wait_for(f"step 4/{TOTAL} · window · exploring (f to follow)")
+        await ssh.wait_for(f"step 4/{TOTAL} · window · exploring")
         assert app.position == 2
         ssh.resize(120, 36)
         await eventually(lambda: len(ssh.header().rstrip()) > 100 and "Quit" in ssh.screen.display[35],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -19,7 +20,7 @@ async def test_viewer_sees_the_scenario_and_follows_two_presenter_steps(start_le
         viewer = await Viewer.connect(lecture.port, keys.viewer)
         await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
         assert "2-D convolution" in viewer.header() and "· following" in viewer.header()
-        await eventually(lambda: "1 viewer" in app_text(app), what="the presenter's viewer count")
+        await eventually(lambda: "1 following" in app_text(app), what="the presenter's viewer count")
         await pilot.press("right")
         await viewer.wait_for(f"step 2/{TOTAL}")
         await pilot.press("right")
@@ -39,16 +40,23 @@ async def test_viewer_keys_do_not_move_the_presenter(start_lecture, keys):
     async def lecture_script(app, pilot):
         viewer = await Viewer.connect(lecture.port, keys.viewer)
         await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
+        viewer.send(b"l")  # a follower's step keys only say how to explore
+        await viewer.wait_for("f explores on your own")
+        viewer.send(b"f")
+        await viewer.wait_for(f"step 1/{TOTAL} · window · exploring (f: back to the lecture)")
+        await eventually(lambda: app.viewers == (0, 1), what="the presenter's count of explorers")
         viewer.send(b"ll")
-        await viewer.wait_for(f"step 3/{TOTAL} · window · exploring (f to follow)")
+        await viewer.wait_for(f"step 3/{TOTAL} · window · exploring")
         viewer.send(END)
         await viewer.wait_for(f"step {TOTAL}/{TOTAL}")
         assert app.position == 0 and f"step 1/{TOTAL}" in app_text(app)
         await pilot.press("right", "right")  # the presenter goes on; the explorer stays where they are
         viewer.send(b"h")
         await viewer.wait_for(f"step {TOTAL - 1}/{TOTAL}")
-        viewer.send(b"f")  # back to following: straight to the presenter's step
+        viewer.send(b"f")  # back to following: straight to the presenter's step, on the shared screen
         await viewer.wait_for(f"step 3/{TOTAL} · window · following")
+        await eventually(lambda: app.viewers == (1, 0) and len(lecture.viewer_pids()) == 1,
+                         what="the explorer's process to be gone, the shared screen's left")
         await pilot.press("right")
         await viewer.wait_for(f"step 4/{TOTAL}")
         assert app.position == 3
@@ -65,16 +73,16 @@ async def test_viewer_leaving_and_a_new_one_joining(start_lecture, keys):
         await first.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
         await pilot.press("right", "right")
         await first.wait_for(f"step 3/{TOTAL}")
-        await eventually(lambda: app.viewers == 1, what="one viewer")
+        await eventually(lambda: app.viewers == (1, 0), what="one viewer")
         first.send(b"q")  # the student quits their own screen, not the lecture
         await first.wait_closed()
         assert first.exit_status == 0
-        await eventually(lambda: app.viewers == 0 and not lecture.viewer_pids(), what="the viewer to be gone")
-        assert processes_under(lecture.rundir) == []
+        await eventually(lambda: app.viewers == (0, 0), what="the viewer to be gone")
+        assert processes_under(lecture.rundir) == lecture.viewer_pids()  # only the shared screen's renderer
 
         second = await Viewer.connect(lecture.port, keys.viewer)
         await second.wait_for(f"step 3/{TOTAL} · window · following", FIRST_SCREEN)  # joins where the lecture is
-        await eventually(lambda: "1 viewer" in app_text(app), what="the presenter's viewer count")
+        await eventually(lambda: "1 following" in app_text(app), what="the presenter's viewer count")
         await pilot.press("right")
         await second.wait_for(f"step 4/{TOTAL}")
         await second.close()
@@ -94,7 +102,7 @@ async def test_presenter_q_ends_the_lecture_for_every_viewer(start_lecture, keys
         await pilot.press("right")
         for viewer in viewers:
             await viewer.wait_for(f"step 2/{TOTAL}")
-        viewers[1].send(b"l")  # one is exploring: the end reaches them too
+        viewers[1].send(b"f")  # one is exploring: the end reaches them too
         await viewers[1].wait_for("exploring")
 
     app = await run_presenter(lecture, lecture_script)  # the script ends with the presenter's q
@@ -180,13 +188,44 @@ async def test_viewer_screenshot_key_writes_nothing_on_the_server(start_lecture,
     async def lecture_script(app, pilot):
         viewer = await Viewer.connect(lecture.port, keys.viewer)
         await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
+        viewer.send(b"s")  # following: a hint, nothing else
+        await viewer.wait_for("f explores on your own")
+        viewer.send(b"f")
+        await viewer.wait_for("exploring", FIRST_SCREEN)
         viewer.send(b"s" * 20)
         await viewer.wait_for("lecturer's machine")
-        written = [name for _, _, names in os.walk(lecture.rundir) for name in names if name.endswith(".svg")]
-        assert written == []
+        assert written_files(lecture.rundir) == []
         await viewer.close()
 
     await run_presenter(lecture, lecture_script)
+
+
+def written_files(folder: str) -> list[str]:
+    return [name for _, _, names in os.walk(folder) for name in names if not name.endswith(".sock")
+            and name != os.path.basename(SCENARIO)]
+
+
+async def test_headless_viewers_write_no_files(start_lecture, keys):
+    """Without a presenter too: no screenshot, no palette entry for one, no byte-code cache."""
+    lecture = start_lecture(presenter=False)
+    viewer = await Viewer.connect(lecture.port, keys.viewer)
+    await viewer.wait_for(f"step 1/{TOTAL}", FIRST_SCREEN)
+    viewer.send(b"s" * 10)
+    await viewer.wait_for("lecturer's machine")
+    viewer.send(b"\x10")  # Ctrl+P: the palette offers no screenshot
+    await viewer.wait_for("Go to step")
+    viewer.send(b"Screensh")
+    await asyncio.sleep(1)
+    assert "Save an SVG" not in viewer.text()
+    viewer.send(b"\x15Go to")  # the palette itself works: the same search finds other commands
+    await viewer.wait_for("Jump to a step number")
+    [pid] = lecture.viewer_pids()
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        assert b"PYTHONDONTWRITEBYTECODE=1" in f.read().split(b"\0")
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[1] == b"-B"
+    assert written_files(lecture.rundir) == []
+    await viewer.close()
 
 
 async def test_viewer_joining_late_sees_the_presenters_dropout_tally(start_lecture, keys):
