@@ -14,14 +14,15 @@ import os
 import sys
 import termios
 
-NICENESS = 5  # viewers yield the CPU to the presenter's TUI and the SSH server
+NICENESS = 5  # explorers yield the CPU to the presenter's TUI, the SSH server and the shared screens
 
 
 def main(argv: list[str]) -> int:
     with contextlib.suppress(OSError):
         fcntl.ioctl(sys.stdin.fileno(), termios.TIOCSCTTY, 0)
+    shared = "--role" in argv and argv[argv.index("--role") + 1:][:1] == ["shared"]
     with contextlib.suppress(OSError):
-        os.nice(NICENESS)
+        os.nice(0 if shared else NICENESS)  # a shared screen serves many followers: not below the rest
     from stepper.serve.process import apply_memory_limit
 
     apply_memory_limit()

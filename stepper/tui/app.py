@@ -25,6 +25,7 @@ from stepper.tui.views import CompareView, view_class, view_for
 
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 CATCH_UP = 10_000  # at most this many earlier dropout samples are redrawn for a viewer's tally
+FOLLOWER_KEYS = Text.assemble((" f ", "bold"), "explore on your own  ", (" q ", "bold"), "leave the lecture")
 VIEWER_SCREENSHOT = ("Screenshots are saved where stepper runs, the lecturer's machine, out of your reach: "
                      "use your terminal's own, or `stepper export` on a copy of the scenario.")
 
@@ -128,7 +129,10 @@ class StepperApp(StepActions, LectureState, App):
             "The terminal is too small for stepper.\n\n"
             f"Enlarge it to at least {MIN_WIDTH}x{MIN_HEIGHT} (a smaller font helps), or press q to quit.",
             id="too-small")
-        yield Footer()
+        if self.role == "shared":  # watched by followers, whose keys are only these
+            yield Static(FOLLOWER_KEYS, id="follower-keys")
+        else:
+            yield Footer()
 
     def watch_theme(self, theme: str) -> None:
         self.view_key = None  # every cell's colour depends on the theme's palette
@@ -252,8 +256,8 @@ class StepperApp(StepActions, LectureState, App):
         k = min(max(int(k), 0), len(self.pipeline) - 1)
         if k != self.position:
             self.position = k
+            self.tell_listeners()  # first: followers' screens start drawing while this one does
             self.refresh_screen()
-            self.tell_listeners()
 
     # --- dropout -----------------------------------------------------------------------------
 

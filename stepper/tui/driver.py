@@ -20,17 +20,36 @@ from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
-MAX_COLUMNS, MAX_ROWS = 1000, 500  # a size report beyond this (or of zero) is not a terminal's
+MAX_COLUMNS, MAX_ROWS = 1000, 500  # a window-size report beyond this is not a terminal's
+
+
+def plausible(report: events.Resize) -> bool:
+    """Whether a terminal could send this window-size report: some cells, not too many, and (when
+    the report counts pixels too) some pixels."""
+    width, height = report.size
+    pixels = report.pixel_size
+    return 0 < width <= MAX_COLUMNS and 0 < height <= MAX_ROWS and (pixels is None or all(pixels))
 
 
 class TolerantParser(XTermParser):
-    """Textual's parser of terminal input, except that a sequence it fails on is dropped: the next
-    character starts afresh, as after a complete sequence."""
+    """Textual's parser of terminal input, except that a sequence it fails on is dropped (the next
+    character starts afresh, as after a complete sequence), and so is a window-size report no
+    terminal could send: mouse positions are then read as before it."""
 
     def parse(self, token_callback):
+        sizes = self.mouse_pixels, self.terminal_size, self.terminal_pixel_size
+
+        def take(token: Message) -> None:
+            nonlocal sizes
+            if isinstance(token, events.Resize) and not plausible(token):
+                self.mouse_pixels, self.terminal_size, self.terminal_pixel_size = sizes
+                return
+            sizes = self.mouse_pixels, self.terminal_size, self.terminal_pixel_size
+            token_callback(token)
+
         while True:
             try:
-                return (yield from super().parse(token_callback))
+                return (yield from super().parse(take))
             except Exception:  # the failed sequence is dropped
                 pass
 
@@ -97,12 +116,7 @@ class StepperDriver(LinuxDriver):
                 self._app.call_later(self._app.exit, None, 1)
 
     def process_message(self, message: Message) -> None:
-        """Hand one event to the app, unless it cannot be right: a window-size report of zero
-        cells, or of more than a terminal has. An event the driver fails on is dropped."""
-        if isinstance(message, events.Resize):
-            width, height = message.size
-            if not (0 < width <= MAX_COLUMNS and 0 < height <= MAX_ROWS):
-                return
+        """Hand one event to the app; one the driver fails on is dropped."""
         try:
             super().process_message(message)
         except Exception:

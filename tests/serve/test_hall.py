@@ -65,18 +65,19 @@ async def test_hall_a_resize_moves_a_follower_to_another_class_at_once(start_lec
         await pilot.press("right")
         await viewer.wait_for(f"step 2/{TOTAL}")
         viewer.resize(90, 26)  # fits 80x24: drawn at the top left, the rest blank
-        await eventually(lambda: "Quit" in viewer.screen.display[23] and f"step 2/{TOTAL}" in viewer.header(),
+        await eventually(lambda: "leave the lecture" in viewer.screen.display[23]
+                         and f"step 2/{TOTAL}" in viewer.header(),
                          FIRST_SCREEN, f"the 80x24 screen:\n{viewer.text()}")
         assert all(line[80:].strip() == "" for line in viewer.screen.display)
-        assert viewer.screen.display[24].strip() == "" and "Quit" not in viewer.screen.display[29 - 4]
+        assert viewer.screen.display[24].strip() == "" and "leave the lecture" not in viewer.screen.display[25]
         viewer.resize(150, 45)  # fits 120x40, with a note below it
-        await eventually(lambda: "Quit" in viewer.screen.display[39], FIRST_SCREEN,
+        await eventually(lambda: "leave the lecture" in viewer.screen.display[39], FIRST_SCREEN,
                          f"the 120x40 screen:\n{viewer.text()}")
         await viewer.wait_for("the lecture at 120x40, the largest view that fits your 150x45 window")
         viewer.resize(50, 15)  # too small for any class: told so
         await viewer.wait_for("50x15 is too small to follow the lecture")
         viewer.resize(100, 30)
-        await eventually(lambda: "Quit" in viewer.screen.display[29], FIRST_SCREEN, "back at 100x30")
+        await eventually(lambda: "leave the lecture" in viewer.screen.display[29], FIRST_SCREEN, "back at 100x30")
         await pilot.press("right")
         await viewer.wait_for(f"step 3/{TOTAL}")
         sizes = sorted(lecture.renderers)
