@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from stepper.serve.screen import Renderer
 
 HANG_UP_AFTER = 3.0  # seconds a client gets to hang up by itself after its session has ended
+RESIZE_WAIT = 0.05  # seconds a window must keep its size before a follower's screen is redrawn for it
 ESCAPE_WAIT = 0.05  # seconds after a lone ESC before it counts as the Escape key
 NOTICE_SECONDS = 4.0  # how long a one-line notice covers the bottom row of a shared screen
 SMALLEST = "{w}x{h} is too small to follow the lecture: make the window at least 60x18 (a smaller font helps)."
@@ -73,6 +74,7 @@ class ViewerSession(asyncssh.SSHServerSession):
         self.mode = "starting"  # then "following" or "exploring"; "ended" at the end
         self.renderer: Renderer | None = None
         self.sent = 0  # the renderer's version this client holds
+        self.whole = False  # the client holds nothing of the screen: send it whole
         self.paused = False  # the client is not taking its screen
         self.process: ViewerProcess | None = None
         self.keys = KeyFilter()
@@ -222,9 +224,12 @@ class ViewerSession(asyncssh.SSHServerSession):
             return
         self.renderer = self.lecture.renderer(rung)
         self.renderer.subscribe(self)
-        self.sent = self.renderer.version
-        self.send(ENTER.encode() + self.renderer.full_frame(self.depth) + self.note(rung))
-        self.lecture.changed()
+        self.whole = True
+        self.frame_ready()
+
+    def redraw(self) -> None:
+        if self.mode == "following":
+            self.follow()
 
     def note(self, rung: tuple[int, int]) -> bytes:
         """A line below the shared screen when the window is much larger than it."""
@@ -243,21 +248,25 @@ class ViewerSession(asyncssh.SSHServerSession):
         """The shared screen changed: send what changed, unless this client is behind."""
         if self.paused or self.renderer is None or self.closed:
             return
-        data = self.renderer.frame_since(self.sent, self.depth)
+        if self.whole:
+            self.whole = False
+            data = ENTER.encode() + self.renderer.full_frame(self.depth) + self.note(self.renderer.size)
+        else:
+            data = self.renderer.frame_since(self.sent, self.depth)
         self.sent = self.renderer.version
         if data:
             self.send(data)
 
     def notice(self, text: str) -> None:
         """One line over the bottom row of the shared screen, for a few seconds."""
-        if self.renderer is None:
+        if self.renderer is None or self.paused:
             return
         y, width = self.renderer.lines, self.renderer.columns
         self.send(f"\x1b[{y};1H\x1b[0;7m{text[:width].ljust(width)}\x1b[0m".encode())
         self.later("notice", NOTICE_SECONDS, self.clear_notice)
 
     def clear_notice(self) -> None:
-        if self.renderer is not None and self.mode == "following":
+        if self.renderer is not None and self.mode == "following" and not self.paused:
             self.send(self.renderer.row(self.renderer.lines - 1, self.depth))
 
     def following_keys(self, keys: list[bytes]) -> None:
@@ -366,8 +375,8 @@ class ViewerSession(asyncssh.SSHServerSession):
         self.size = clamp_size(width, height)
         if self.mode == "exploring" and self.process is not None:
             self.process.resize(*self.size)
-        elif self.mode == "following":
-            self.follow()  # another class, or the same one redrawn whole in the new window
+        elif self.mode == "following":  # another class, or the same one redrawn whole in the new window;
+            self.later("resize", RESIZE_WAIT, self.redraw)  # a storm of resizes costs one redraw
 
     # --- limits ----------------------------------------------------------------------------------
 

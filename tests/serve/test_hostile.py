@@ -8,7 +8,7 @@ import random
 import asyncssh
 
 from stepper.serve.input import BURST, KeyFilter
-from tests.serve.conftest import FIRST_SCREEN, TOTAL, WAIT, Viewer, first_screens, run_presenter
+from tests.serve.conftest import FIRST_SCREEN, TOTAL, WAIT, Viewer, eventually, first_screens, run_presenter
 
 SEQUENCES = [b"\xe9", b"\x1b[M\xff\xff\xff", b"\x1b[M \xff\xff", b"\x1b[99999999999999999999u",
              b"\x1b[1114112;1u", b"\x1b[<0;99999999999999999999;5M", b"\x1b[<35;300;200M", b"\x1b]0;title\x07",
@@ -122,6 +122,29 @@ async def test_hostile_a_keystroke_flood_costs_a_bounded_amount(start_lecture, k
         assert grown_mb < 20, f"the explorer grew by {grown_mb:.1f} MB during a {sent // 1024} kB flood"
         viewer.send(b"l")
         await viewer.wait_for(f"step 2/{TOTAL} · window · exploring", WAIT)
+        await viewer.close()
+
+    await run_presenter(lecture, lecture_script)
+
+
+async def test_hostile_a_resize_storm_costs_one_redraw(start_lecture, keys):
+    """Hundreds of window changes in a burst: the follower is sent its new screen once, not per change."""
+    lecture = start_lecture()
+
+    async def lecture_script(app, pilot):
+        [viewer] = await first_screens(lecture.port, keys.viewer, 1)
+        await asyncio.sleep(0.5)
+        before = len(viewer.raw)
+        rng = random.Random(5)
+        for _ in range(500):
+            viewer.chan.change_terminal_size(rng.randrange(1, 400), rng.randrange(1, 200))
+        viewer.resize(120, 40)
+        await eventually(lambda: "leave the lecture" in viewer.screen.display[39], FIRST_SCREEN,
+                         "the 120x40 screen after the storm")
+        await asyncio.sleep(1)
+        assert len(viewer.raw) - before < 5 * 120 * 40 * 20, "the storm was answered by many redraws"
+        await pilot.press("right")
+        await viewer.wait_for(f"step 2/{TOTAL} · window · following")
         await viewer.close()
 
     await run_presenter(lecture, lecture_script)
