@@ -20,6 +20,11 @@ async def test_openssh_viewer_follows_the_presenter_and_cannot_steer_it(start_le
         await ssh.wait_for(f"step 2/{TOTAL}")
         await pilot.press("right")
         await ssh.wait_for(f"step 3/{TOTAL} · window · following")
+        ssh.resize(86, 26)  # a smaller window: the shared 80x24 screen, at once
+        await eventually(lambda: "leave the lecture" in ssh.screen.display[23] and "step 3/" in ssh.header(),
+                         FIRST_SCREEN, f"the 80x24 screen:\n{ssh.text()}")
+        ssh.resize(100, 30)
+        await eventually(lambda: "leave the lecture" in ssh.screen.display[29], FIRST_SCREEN, "100x30 again")
         ssh.send(b"f")
         await ssh.wait_for(f"step 3/{TOTAL} · window · exploring (f: back to the lecture)")
         ssh.send(b"l")
