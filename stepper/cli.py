@@ -9,8 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from stepper import __version__
-
-EXIT_BAD_INPUT = 2
+from stepper.errors import EXIT_BAD_INPUT, StepperError
 
 
 class Parser(argparse.ArgumentParser):
@@ -84,11 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # of `stepper serve` idle threads. Set before NumPy is first imported; a user's own setting wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
-    from stepper.scenario import ScenarioError
-
     try:
         return COMMANDS[args.command](args)
-    except ScenarioError as e:
+    except StepperError as e:  # a bad file or value: its one line, never a traceback
         print(e, file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

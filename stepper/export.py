@@ -22,16 +22,16 @@ from pathlib import Path
 from rich.cells import cell_len
 from rich.console import Console
 
+from stepper.errors import EXIT_BAD_INPUT, StepperError
 from stepper.scenario import Scenario, ScenarioError, load
 
-EXIT_BAD_INPUT = 2
 COLS, ROWS = (20, 500), (6, 200)  # sane terminal sizes: wide enough for a header, small enough to view
 STEP_DIGITS = 6  # at least: S000007 sorts after S000006 up to a million steps, and beyond with more digits
 MAX_SHOTS = 10_000  # screens in one export: at about 0.15 s each, already a long wait
 FORMATS = {"svg": ("svg",), "txt": ("txt",), "both": ("svg", "txt")}
 
 
-class ExportError(Exception):
+class ExportError(StepperError):
     """A bad flag value: one line that says what is wrong and what would be right."""
 
 

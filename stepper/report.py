@@ -9,6 +9,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from stepper.engine import Step, Trace
+from stepper.layers import kind_of
 from stepper.scenario import Scenario
 from stepper.yamlread import shape_text
 
@@ -48,12 +49,10 @@ def step_record(layer: int, trace: Trace, step: Step, start: int) -> dict[str, A
 
 
 def output_record(layer: int, trace: Trace) -> dict[str, Any]:
+    """The layer's whole output, and what its type's declaration says the line carries besides."""
     record = {"event": "output", "layer": layer, "type": trace.layer.type,
               "shape": list(trace.output.shape), "output": trace.output.tolist()}
-    if trace.layer.type == "dropout":
-        record["mask"] = trace.keep.astype(int).tolist()
-    if trace.layer.type in ("batchnorm", "layernorm"):
-        record["mean"], record["var"] = trace.mean.tolist(), trace.var.tolist()
+    record.update((key, plain(value)) for key, value in kind_of(trace.layer).carries(trace).items())
     return record
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from stepper.errors import StepperError
+
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a 3x128x128 image written out in YAML is about 0.4 MB
@@ -26,7 +28,7 @@ MAX_NODES = 300_000  # values after expanding aliases (anchors and `*refs`)
 INT, FLOAT, BOOL, NULL, STR = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null", "str"))
 
 
-class ScenarioError(Exception):
+class ScenarioError(StepperError):
     """A problem in a scenario file, at a line and column where the YAML has them."""
 
     def __init__(self, path: str, message: str, line: int | None = None, column: int | None = None) -> None:

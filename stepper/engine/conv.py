@@ -7,7 +7,7 @@ Convolution is cross-correlation, as in PyTorch: the kernel is not flipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -21,6 +21,23 @@ CHUNK = 1 << 21  # numbers copied at once when multiplying windows by the kernel
 def out_size(n: int, k: int, s: int, p: int, d: int) -> int:
     """floor((n + 2p - d(k-1) - 1) / s) + 1, PyTorch's output length."""
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis of a window's moves: the input length n, window size k, stride s, padding p and
+    dilation d, and the output length they give (named as the size formula names it: H', W', T')."""
+
+    name: str
+    n: int
+    k: int
+    s: int
+    p: int
+    d: int
+
+    @property
+    def out(self) -> int:
+        return out_size(self.n, self.k, self.s, self.p, self.d)
 
 
 def init_kernel(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -38,12 +55,19 @@ class Window(Layer):
     padding: Pair = (0, 0)
     dilation: Pair = (1, 1)
 
+    def axes(self, shape: tuple[int, ...]) -> tuple[Axis, Axis]:
+        """The rows and the columns of an input grid of ``shape``, each with its output length."""
+        return tuple(Axis(*a) for a in zip(("H'", "W'"), shape[-2:], self.size, self.stride, self.padding,
+                                           self.dilation))
+
+    def moving(self, shape: tuple[int, ...]) -> tuple[Axis, ...]:
+        """The axes the window moves along (both, for a 2-D window)."""
+        return self.axes(shape)
+
     def grid_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int]:
         """(channels out, H', W') of the step grid for an input of ``shape``."""
-        h, w = shape[-2:]
-        hs = out_size(h, self.size[0], self.stride[0], self.padding[0], self.dilation[0])
-        ws = out_size(w, self.size[1], self.stride[1], self.padding[1], self.dilation[1])
-        return (self.channels_out(shape), hs, ws)
+        rows, cols = self.axes(shape)
+        return (self.channels_out(shape), rows.out, cols.out)
 
     def channels_out(self, shape: tuple[int, ...]) -> int:
         return shape[0] if len(shape) == 3 else 1
@@ -87,6 +111,7 @@ class Window(Layer):
         return WindowTrace(self, np.asarray(x, dtype=np.float64))
 
     fill = 0.0  # what the padding holds
+    formula = ""  # what each step computes, as the formula bar shows it
 
     def window_values(self, window: np.ndarray, o: int) -> dict[str, np.ndarray]:
         """The operands and result for output channel ``o`` over one (C, kh, kw) window."""
@@ -102,6 +127,7 @@ class Conv2d(Window):
     flat: bool = field(default=False, kw_only=True)  # the kernel was written without channel axes
     seeded: bool = field(default=False, kw_only=True)
     type: str = field(init=False, default="conv2d")
+    formula = "y[i,j] = sum(x[window] * K) + bias"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kernel", frozen(self.kernel))
@@ -158,6 +184,10 @@ class Conv1d(Conv2d):
         o, t, _ = self.grid_shape((1, *shape))
         return (t,) if self.flat else (t, o)
 
+    def moving(self, shape: tuple[int, ...]) -> tuple[Axis, ...]:
+        """Only the rows: the window spans every column."""
+        return (replace(self.axes(shape)[0], name="T'"),)
+
     def step_count(self, shape: tuple[int, ...]) -> int:
         return int(np.prod(self.grid_shape((1, *shape))))
 
@@ -175,6 +205,10 @@ class Pool2d(Window):
     @property
     def fill(self) -> float:  # type: ignore[override]
         return -np.inf if self.kind == "max" else 0.0
+
+    @property
+    def formula(self) -> str:
+        return f"y[i,j] = {self.kind}(x[window])"
 
     def grid(self, x: np.ndarray) -> np.ndarray:
         w = self.windows(x, self.fill)
@@ -221,8 +255,7 @@ class WindowTrace(Trace):
             index=k,
             phase="window",
             unit=self.unit_of(k),
-            formula="y[i,j] = sum(x[window] * K) + bias" if isinstance(layer, Conv2d) else
-            f"y[i,j] = {layer.kind}(x[window])",
+            formula=layer.formula,
             highlight={"channel": o, "out": (i, j), "rows": rows, "cols": cols},
             values=values,
             output=self.output,

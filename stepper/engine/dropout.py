@@ -15,6 +15,9 @@ from stepper.engine.trace import Layer, Step, Trace, frozen
 
 @dataclass(frozen=True, eq=False)
 class Dropout(Layer):
+    """Inverted dropout of any input, one coin per element."""
+
+    keeps_rows = True  # the output has the input's shape
     p: float = 0.5
     mode: str = "train"
     seed: int | tuple[int, ...] = 0  # anything numpy.random.default_rng accepts

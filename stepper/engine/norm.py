@@ -27,6 +27,9 @@ RESULTS = {"mean": "mean", "var": "var", "normalise": "x_hat", "scale": "y"}
 
 @dataclass(frozen=True, eq=False)
 class Norm(Layer):
+    """The four formulas over a (groups, members) matrix; subclasses say what the groups are."""
+
+    keeps_rows = True  # the output has the input's shape
     gamma: np.ndarray | None = None
     beta: np.ndarray | None = None
     eps: float = 1e-5

@@ -41,7 +41,7 @@ class Pipeline:
                 self.labels.append(rows if rows and len(rows) == stage_input.shape[0] else ())
                 self.traces.append(layer.trace(stage_input))
             current = self.traces[len(self.traces) - len(stage)].output
-            rows = rows if stage[0].type in ("rnn", "layernorm", "batchnorm", "dropout") else ()
+            rows = rows if stage[0].keeps_rows else ()
         self.offsets = Offsets([len(t) for t in self.traces])
 
     def __len__(self) -> int:

@@ -37,6 +37,8 @@ def init_weights(rng: np.random.Generator, inputs: int, hidden: int) -> dict[str
 class RNN(Layer):
     """A one-layer RNN over a (T, I) sequence, giving (T, hidden)."""
 
+    keeps_rows = True  # h_t is the state after token t
+
     U: np.ndarray
     W: np.ndarray
     b: np.ndarray

@@ -118,6 +118,8 @@ class Param:
 class Layer:
     """Base of every layer: parameters, shapes, ``forward`` and ``steps``/``trace``."""
 
+    keeps_rows = False  # True when output row r belongs to input row r: a token keeps its label
+
     type: str = field(init=False, default="")
     note: str = field(default="", kw_only=True)
     step_notes: Mapping[int, str] = field(default_factory=dict, kw_only=True)

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from stepper.errors import EXIT_BAD_INPUT
 from stepper.serve.keys import ServeError, default_host_key_path, load_host_key
 
-EXIT_BAD_INPUT = 2
 MAX_TIMEOUT = 7 * 24 * 3600.0  # seconds; beyond this (or inf, nan) a timeout is a typo
 
 

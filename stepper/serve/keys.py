@@ -21,8 +21,10 @@ from pathlib import Path
 
 import asyncssh
 
+from stepper.errors import StepperError
 
-class ServeError(Exception):
+
+class ServeError(StepperError):
     """A problem that stops `stepper serve` before it starts: one line, said to the lecturer."""
 
 

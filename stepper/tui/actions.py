@@ -6,6 +6,8 @@ through ``go``, so a viewer who steps on their own starts exploring.
 
 from __future__ import annotations
 
+from stepper.tui.views import view_class
+
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # steps per second while playing
 
 
@@ -81,9 +83,9 @@ class StepActions:
         self.refresh_screen()
 
     def action_channel(self) -> None:
-        layer = self.pipeline.layers[self.pipeline.locate(self.position).layer]
-        x = self.pipeline.traces[self.pipeline.locate(self.position).layer].input
-        channels = x.shape[0] if x.ndim == 3 and layer.type in ("conv2d", "maxpool2d", "avgpool2d") else 1
+        layer = self.pipeline.locate(self.position).layer
+        x = self.pipeline.traces[layer].input
+        channels = x.shape[0] if x.ndim == 3 and view_class(self.pipeline.layers[layer]).input_channels else 1
         self.channel = (self.channel + 1) % channels
         self.refresh_screen()
 

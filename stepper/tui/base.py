@@ -63,6 +63,7 @@ class FamilyView(Widget):
     DEFAULT_CSS = """
     FamilyView { height: auto; width: 1fr; }
     """
+    input_channels = False  # True: the view shows one input channel at a time, and c shows the next
 
     def __init__(self) -> None:
         super().__init__()

@@ -25,9 +25,13 @@ def known(phase: int, g: int, total: int) -> tuple[int, int]:
 
 
 class NormView(FamilyView):
+    """Samples down the rows, features across; a statistic per column or per row, as the kind says."""
+
+    across_batch: bool  # True: one statistic per feature (a column), across the samples
+
     def lines(self, ctx: Context) -> list:
         trace, step = ctx.trace, ctx.step
-        bn = trace.layer.type == "batchnorm"
+        bn = self.across_batch
         s = trace.stats
         p, g = PHASES.index(step.phase), step.highlight["group"]
         total = trace.group_total
@@ -51,7 +55,7 @@ class NormView(FamilyView):
 
         cols = list(range(cw.start, cw.stop)) + ([x.shape[1], x.shape[1] + 1] if not bn else [])
         head = self.header(cols, x.shape[1], cell, bn)
-        out = [title("x", f"{'samples x features' if bn else 'samples x features'}: rows {rw.label()}, cols "
+        out = [title("x", f"samples x features: rows {rw.label()}, cols "
                      f"{cw.label()}"), head,
                Grid(value, range(rw.start, rw.stop), cols, cell=cell, scale=scale_of(x), marked=lit,
                     row_labels=lambda r: self.row_label(ctx, r, bn), label_width=LABEL)]
@@ -85,13 +89,12 @@ class NormView(FamilyView):
             line.append(" " + name.rjust(cell)[:cell])
         return line
 
-    @staticmethod
-    def formula(ctx: Context) -> tuple[str, str]:
+    @classmethod
+    def formula(cls, ctx: Context) -> tuple[str, str]:
         trace, step = ctx.trace, ctx.step
         v = step.values
-        bn = trace.layer.type == "batchnorm"
         g = step.highlight["group"]
-        what = f"{'feature' if bn else 'sample'} {g + 1}"
+        what = f"{trace.layer.axis_name} {g + 1}"
         xs = v["x"]
         m = xs.size
         if step.phase == "mean":
@@ -108,8 +111,26 @@ class NormView(FamilyView):
             bs = val(beta[0]) if beta.size == 1 else "beta"
             line = (f"y[{what}] = {gs} * x_hat + {bs} = " + ", ".join(val(a) for a in v["y"][:4]) +
                     (", ..." if m > 4 else ""))
-        n = trace.input.shape
-        axis = (f"BatchNorm: per {'feature' if len(n) == 2 else 'channel'}, across the batch of {n[0]} "
-                f"(biased variance, eps {trace.layer.eps:g})" if bn else
-                f"LayerNorm: per sample, across its {n[-1]} features (last axis, eps {trace.layer.eps:g})")
-        return line, axis
+        return line, cls.reduces(trace.input.shape, trace.layer.eps)
+
+    @staticmethod
+    def reduces(n: tuple[int, ...], eps: float) -> str:
+        """The second formula line: which values each statistic is taken over."""
+        raise NotImplementedError
+
+
+class BatchNormView(NormView):
+    across_batch = True
+
+    @staticmethod
+    def reduces(n: tuple[int, ...], eps: float) -> str:
+        return (f"BatchNorm: per {'feature' if len(n) == 2 else 'channel'}, across the batch of {n[0]} "
+                f"(biased variance, eps {eps:g})")
+
+
+class LayerNormView(NormView):
+    across_batch = False
+
+    @staticmethod
+    def reduces(n: tuple[int, ...], eps: float) -> str:
+        return f"LayerNorm: per sample, across its {n[-1]} features (last axis, eps {eps:g})"

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from importlib import import_module
 
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from stepper.engine import Layer, Pipeline
+from stepper.layers import kind_of
 from stepper.tui.base import Context, FamilyView, title
 
 
-VIEWS = {"rnn": "rnn_view.RNNView", "conv2d": "conv_view.ConvView", "conv1d": "conv_view.ConvView",
-         "maxpool2d": "conv_view.ConvView", "avgpool2d": "conv_view.ConvView",
-         "batchnorm": "norm_view.NormView", "layernorm": "norm_view.NormView",
-         "dropout": "dropout_view.DropoutView"}
-
-
 def view_class(layer: Layer) -> type[FamilyView]:
-    """The view for ``layer``'s family; a family's module (and its engine) is imported when first shown."""
-    module, _, name = VIEWS[layer.type].partition(".")
-    return getattr(import_module(f"stepper.tui.{module}"), name)
+    """The view ``layer``'s type declares; its module (and its engine) is imported when first shown."""
+    return kind_of(layer).view_class()
 
 
 def view_for(layer: Layer) -> FamilyView:
