@@ -4,8 +4,8 @@ A terminal may send stepper anything: a Latin-1 é (the byte 0xe9, not UTF-8), a
 an old terminal whose coordinate bytes go past 0x7f, a key code beyond Unicode, a number with
 twenty digits, a window size of zero. Textual's driver stops the app with a traceback on such input.
 This driver reads bytes that are not UTF-8 as U+FFFD (the replacement character), drops an escape
-sequence it cannot make sense of and reads on after it, and ignores a window-size report no
-terminal could send. Every key that makes sense still works, before and after.
+sequence it cannot make sense of and reads on after it, and ignores a key or a window-size report
+no terminal could send. Every key that makes sense still works, before and after.
 """
 
 from __future__ import annotations
@@ -23,25 +23,32 @@ from textual.message import Message
 MAX_COLUMNS, MAX_ROWS = 1000, 500  # a window-size report beyond this is not a terminal's
 
 
-def plausible(report: events.Resize) -> bool:
-    """Whether a terminal could send this window-size report: some cells, not too many, and (when
-    the report counts pixels too) some pixels."""
-    width, height = report.size
-    pixels = report.pixel_size
-    return 0 < width <= MAX_COLUMNS and 0 < height <= MAX_ROWS and (pixels is None or all(pixels))
+def plausible(token: Message) -> bool:
+    """Whether a terminal could send this: a key is Unicode text (a key code in the surrogate range
+    is not), a window-size report counts some cells but not too many, and some pixels if any."""
+    if isinstance(token, events.Key):
+        try:
+            f"{token.key}{token.character or ''}".encode()
+        except UnicodeEncodeError:
+            return False
+    elif isinstance(token, events.Resize):
+        width, height = token.size
+        pixels = token.pixel_size
+        return 0 < width <= MAX_COLUMNS and 0 < height <= MAX_ROWS and (pixels is None or all(pixels))
+    return True
 
 
 class TolerantParser(XTermParser):
     """Textual's parser of terminal input, except that a sequence it fails on is dropped (the next
-    character starts afresh, as after a complete sequence), and so is a window-size report no
-    terminal could send: mouse positions are then read as before it."""
+    character starts afresh, as after a complete sequence), and so is what no terminal could send
+    (see plausible): after a window-size report is dropped, mouse positions are read as before it."""
 
     def parse(self, token_callback):
         sizes = self.mouse_pixels, self.terminal_size, self.terminal_pixel_size
 
         def take(token: Message) -> None:
             nonlocal sizes
-            if isinstance(token, events.Resize) and not plausible(token):
+            if not plausible(token):
                 self.mouse_pixels, self.terminal_size, self.terminal_pixel_size = sizes
                 return
             sizes = self.mouse_pixels, self.terminal_size, self.terminal_pixel_size
