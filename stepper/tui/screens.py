@@ -84,7 +84,8 @@ class GotoScreen(ModalScreen[int | None]):
 class RosterScreen(ModalScreen[None]):
     """Who is watching the lecture: name, view class, following or exploring, connected since.
 
-    ``look`` returns the rows (stepper.serve.lecture.Lecture.roster); `r` asks again.
+    ``look`` returns the rows (stepper.serve.lecture.Lecture.roster), asked again every two
+    seconds and on `r`.
     """
 
     DEFAULT_CSS = """
@@ -103,11 +104,12 @@ class RosterScreen(ModalScreen[None]):
         with Vertical():
             yield Static(id="roster-summary")
             yield DataTable(cursor_type="row", zebra_stripes=True)
-            yield Static("r refreshes, Escape closes")
+            yield Static("updated every 2 s; r now, Escape closes")
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("who", "view", "", "since")
         self.action_refresh_roster()
+        self.set_interval(2.0, self.action_refresh_roster)  # students come and go while it is open
 
     def action_refresh_roster(self) -> None:
         import time
