@@ -15,6 +15,7 @@ stepper="${STEPPER:-uv run stepper}"
 
 rm -f "$out"/*.svg
 $stepper export scenarios/rnn_chinese.yaml --out "$out" --steps 11        # h_3 computed, h_1..h_3 unrolled
+$stepper export scenarios/lstm_chinese.yaml --out "$out" --steps 22       # c_3 = kept + written, c_1..c_3 unrolled
 $stepper export scenarios/conv_edges.yaml --out "$out" --steps 20         # the left edge found, the right edge next
 $stepper export scenarios/conv_dilated.yaml --out "$out" --steps 19       # a dilated window reaching into the padding
 $stepper export scenarios/conv1d_text.yaml --out "$out" --steps 3         # a three-word window over the sentence

@@ -244,6 +244,66 @@ def test_trace_json_computes_an_rnn_with_explicit_weights(write_scenario, steppe
     assert len(records) - 1 >= 3  # at least one step per time step
 
 
+def test_check_summarises_an_lstm_with_its_parameters(write_scenario, stepper):
+    path = write_scenario("""
+        title: LSTM over 你个扑该!
+        seed: 7
+        input:
+          text: "你个扑该!"
+          embed: 256
+        layers:
+          - type: lstm
+            hidden: 128
+        """)
+    result = stepper("check", path)
+    assert result.returncode == 0, result.stderr
+    # 4 x (256 x 128 + 128 x 128 + 128) = 197,120; eight steps per character
+    assert result.stdout == f"{path}: LSTM over 你个扑该! | text (5, 256) -> lstm (5, 128) | 197,120 parameters, 40 steps\n"
+
+
+def test_trace_json_computes_an_lstm_with_explicit_weights_and_carries_c(write_scenario, stepper):
+    path = write_scenario("""
+        title: Two steps of a one-unit LSTM
+        input:
+          array: [[1], [-2]]
+        layers:
+          - type: lstm
+            hidden: 1
+            weights:
+              U_i: [[1]]
+              U_f: [[2]]
+              U_g: [[0.5]]
+              U_o: [[-1]]
+              W_i: [[0.5]]
+              W_f: [[0]]
+              W_g: [[1]]
+              W_o: [[2]]
+              b_i: [0]
+              b_f: [1]
+              b_g: [0]
+              b_o: [0.5]
+              h0: [0.25]
+              c0: [-0.5]
+        """)
+    records = trace_records(stepper, path)
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    h, c, hs, cs = 0.25, -0.5, [], []
+    for x in (1.0, -2.0):
+        i, f, g, o = sig(x + 0.5 * h), sig(2 * x + 1), math.tanh(0.5 * x + h), sig(-x + 2 * h + 0.5)
+        c = f * c + i * g
+        h = o * math.tanh(c)
+        hs.append([h])
+        cs.append([c])
+    (out,) = outputs(records)
+    assert out["type"] == "lstm" and out["shape"] == [2, 1]
+    np.testing.assert_allclose(out["output"], hs, rtol=1e-12)
+    np.testing.assert_allclose(out["c"], cs, rtol=1e-12)
+    steps = [r for r in records if r["event"] == "step"]
+    assert [r["phase"] for r in steps[:8]] == ["input gate", "forget gate", "candidate", "output gate", "forget",
+                                               "admit", "cell", "hidden"]
+    assert steps[1]["values"]["f_t"] == [sig(3.0)] and steps[6]["values"]["c_t"] == cs[0]
+
+
 def test_trace_json_cross_correlates_like_pytorch(write_scenario, stepper):
     path = write_scenario("""
         title: An edge kernel with stride, padding and a bias

@@ -167,8 +167,8 @@ TYPES = [
         title: x
         input: {array: [1, 2]}
         layers:
-          - type: lstm
-        """, 4, 11, ("type is `lstm`", "one of rnn, conv2d, conv1d")),
+          - type: transformer
+        """, 4, 11, ("type is `transformer`", "one of rnn, lstm, conv2d, conv1d")),
 ]
 
 
@@ -400,6 +400,99 @@ SHAPES = [
             beta: [0, 0, 0, 0]
         """, 5, 11, ("beta has shape (4)", "3 features", "a list of 3")),
 ]
+
+
+# --- gated recurrent layers: lstm ---------------------------------------------------------------
+
+GATED = [
+    Bad("lstm-gate-weight-shape", """
+        title: x
+        input: {array: [[1, 2, 3], [4, 5, 6]]}
+        layers:
+          - type: lstm
+            hidden: 2
+            weights:
+              U_f: [[1, 2], [3, 4]]
+        """, 7, 12, ("U_f has shape (2, 2)", "3 features per step and hidden is 2", "U_f must be (3, 2)")),
+    Bad("lstm-recurrent-weight-shape", """
+        title: x
+        input: {array: [[1, 2, 3], [4, 5, 6]]}
+        layers:
+          - type: lstm
+            hidden: 2
+            weights:
+              W_o: [[1, 2, 3], [4, 5, 6]]
+        """, 7, 12, ("W_o has shape (2, 3)", "W_o must be (2, 2)")),
+    Bad("lstm-gate-bias-shape", """
+        title: x
+        input: {array: [[1, 2, 3], [4, 5, 6]]}
+        layers:
+          - type: lstm
+            hidden: 2
+            weights: {b_g: [1, 2, 3]}
+        """, 6, 20, ("b_g has shape (3)", "b_g must be (2)")),
+    Bad("lstm-c0-shape", """
+        title: x
+        input: {array: [[1, 2, 3], [4, 5, 6]]}
+        layers:
+          - type: lstm
+            hidden: 2
+            weights:
+              c0: [1]
+        """, 7, 11, ("c0 has shape (1)", "c0 must be (2)")),
+    Bad("lstm-unknown-gate", """
+        title: x
+        input: {array: [[1, 2, 3], [4, 5, 6]]}
+        layers:
+          - type: lstm
+            hidden: 2
+            weights:
+              U_x: [[1, 2], [3, 4], [5, 6]]
+        """, 7, 7, ("unknown key `U_x` in lstm weights", "`U_o`")),
+    Bad("lstm-one-W-for-every-gate", """
+        title: x
+        input: {array: [[1, 2, 3], [4, 5, 6]]}
+        layers:
+          - type: lstm
+            hidden: 2
+            weights:
+              W: [[1, 2], [3, 4]]
+        """, 7, 7, ("unknown key `W` in lstm weights", "W_i, W_f, W_g, W_o")),
+    Bad("lstm-activation", """
+        title: x
+        input: {array: [[1, 2, 3], [4, 5, 6]]}
+        layers:
+          - type: lstm
+            hidden: 2
+            activation: relu
+        """, 6, 5, ("unknown key `activation` in an lstm layer", "hidden, weights")),
+    Bad("lstm-without-hidden", """
+        title: x
+        input: {text: abc, embed: 4}
+        layers:
+          - type: lstm
+        """, 4, 5, ("an lstm layer needs `hidden: N`", "hidden: 128")),
+    Bad("lstm-weights-as-a-list", """
+        title: x
+        input: {text: abc, embed: 4}
+        layers:
+          - type: lstm
+            hidden: 2
+            weights: [1, 2]
+        """, 6, 14, ("lstm weights must be a mapping", "`key: value`")),
+    Bad("lstm-gate-weight-over-limit", """
+        title: x
+        input: {text: abc, embed: 4}
+        layers:
+          - type: lstm
+            hidden: 3000
+        """, 5, 13, ("W_i would have shape (3000, 3000)", "over stepper's limit of 4,194,304 per array")),
+]
+
+
+@pytest.mark.parametrize("case", GATED, ids=lambda c: c.id)
+def test_check_refuses_bad_gated_recurrent_layers(write_scenario, stepper, case):
+    check_cases(write_scenario, stepper, case)
 
 
 @pytest.mark.parametrize("case", SHAPES, ids=lambda c: c.id)

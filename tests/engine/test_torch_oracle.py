@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stepper.engine import RNN, BatchNorm, Conv1d, Conv2d, Dropout, LayerNorm, Pool2d
+from stepper.engine import LSTM, RNN, BatchNorm, Conv1d, Conv2d, Dropout, LayerNorm, Pool2d
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -149,7 +149,7 @@ def test_torch_layer_norm_matches(shape, eps):
     close(ours.forward(x), F.layer_norm(t(x), (shape[-1],), t(gamma), t(beta), eps))
 
 
-# --- RNN ----------------------------------------------------------------------------------------
+# --- RNN, LSTM, GRU -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
@@ -176,6 +176,57 @@ def test_torch_rnn_parameter_count_differs_only_by_the_second_bias():
     assert torch_count == 49_280 + 128  # torch keeps b_ih and b_hh; the lecture's formula has one b
     ours = RNN(np.zeros((256, 128)), np.zeros((128, 128)), np.zeros(128))
     assert ours.param_count == 49_280
+
+
+def gates_of(weight, gates):
+    """PyTorch's (gates*H, n) weight or (gates*H,) bias as stepper's (gates, n, H) stack of row-vector
+    weights (or (gates, H) biases), in PyTorch's gate order (LSTM i, f, g, o; GRU r, z, n)."""
+    w = weight.detach().numpy()
+    chunks = np.split(w, gates)
+    return np.stack([c.T for c in chunks]) if w.ndim == 2 else np.stack(chunks)
+
+
+@st.composite
+def recurrent_cases(draw):
+    seed = draw(st.integers(0, 2**31 - 1))
+    return seed, draw(st.integers(1, 6)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+
+
+@FAST
+@given(recurrent_cases())
+def test_torch_lstm_matches_nn_lstm_with_summed_biases(case):
+    seed, T, I, H = case
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    lstm = torch.nn.LSTM(I, H, batch_first=True, dtype=torch.float64)
+    x, h0, c0 = rng.normal(size=(T, I)), rng.normal(size=H), rng.normal(size=H)
+    theirs, (h_n, c_n) = lstm(t(x)[None], (t(h0)[None, None], t(c0)[None, None]))
+    # torch: gates = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh, chunked i, f, g, o
+    ours = LSTM(gates_of(lstm.weight_ih_l0, 4), gates_of(lstm.weight_hh_l0, 4),
+                gates_of(lstm.bias_ih_l0 + lstm.bias_hh_l0, 4), h0, c0=c0)
+    close(ours.forward(x), theirs[0])
+    trace = ours.trace(x)
+    close(trace.output, theirs[0])
+    close(trace.c[-1], c_n[0, 0])
+
+
+def test_torch_lstm_cell_states_match_step_by_step():
+    torch.manual_seed(3)
+    cell = torch.nn.LSTMCell(4, 3, dtype=torch.float64)
+    x = np.random.default_rng(3).normal(size=(5, 4))
+    ours = LSTM(gates_of(cell.weight_ih, 4), gates_of(cell.weight_hh, 4), gates_of(cell.bias_ih + cell.bias_hh, 4))
+    trace = ours.trace(x)
+    h, c = torch.zeros(1, 3, dtype=torch.float64), torch.zeros(1, 3, dtype=torch.float64)
+    for k in range(5):
+        h, c = cell(t(x[k])[None], (h, c))
+        close(trace.c[k], c[0])
+        close(trace.output[k], h[0])
+
+
+def test_torch_gated_parameter_counts_differ_only_by_the_second_biases():
+    lstm = torch.nn.LSTM(256, 128)
+    assert sum(p.numel() for p in lstm.parameters()) == 197_120 + 4 * 128  # torch keeps b_ih and b_hh
+    assert LSTM(np.zeros((4, 256, 128)), np.zeros((4, 128, 128)), np.zeros((4, 128))).param_count == 197_120
 
 
 def test_torch_conv2d_parameter_count_matches():

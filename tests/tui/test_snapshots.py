@@ -32,6 +32,7 @@ SNAPSHOTS = Path(__file__).parent / "__snapshots__" / Path(__file__).stem
 # Every bundled scenario, with the layer families it shows (the test ids start with them).
 FAMILIES = {
     "rnn_chinese": "rnn",
+    "lstm_chinese": "lstm",
     "conv_edges": "conv",
     "conv_dilated": "conv",
     "conv1d_text": "conv",
