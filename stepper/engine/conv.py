@@ -40,10 +40,15 @@ class Axis:
         return out_size(self.n, self.k, self.s, self.p, self.d)
 
 
-def init_kernel(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """PyTorch's default for (O, C, kh, kw): weight, then bias, uniform in +-1/sqrt(C*kh*kw)."""
+def init_kernel(rng: np.random.Generator, shape: tuple[int, ...],
+                out_axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's default for (O, C, kh, kw): weight, then bias, uniform in +-1/sqrt(C*kh*kw).
+
+    PyTorch's fan-in is the product of the sizes after the first, whatever they mean: a transposed
+    convolution's (C, O, kh, kw) kernel gets +-1/sqrt(O*kh*kw), and its bias is per ``out_axis`` 1.
+    """
     bound = 1.0 / np.sqrt(np.prod(shape[1:]))
-    return rng.uniform(-bound, bound, shape), rng.uniform(-bound, bound, shape[0])
+    return rng.uniform(-bound, bound, shape), rng.uniform(-bound, bound, shape[out_axis])
 
 
 @dataclass(frozen=True, eq=False)
