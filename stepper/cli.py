@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--version", **version)
     run.add_argument("file", metavar="FILE")
     run.add_argument("--theme", default=None, help="colour theme, e.g. ansi-dark on a projector (Ctrl+P lists them)")
+    run.add_argument("--quiz", action="store_true", help="predict, then reveal: each step's number stays hidden "
+                     "until you type a prediction")
     run.add_argument("--follow", default=None, metavar="SOCKET", help=argparse.SUPPRESS)
     run.add_argument("--role", default=None, choices=("shared", "explorer", "viewer"), help=argparse.SUPPRESS)
 
@@ -65,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--open", action="store_true", help="let anyone connect, without a key")
     serve.add_argument("--max-viewers", type=int, default=None, metavar="N",
                        help="students at once, following or exploring (default 500; 50 with --headless)")
+    serve.add_argument("--poll-names", action="store_true",
+                       help="the poll panel shows who answered what (anonymous by default)")
+    serve.add_argument("--poll-log", default=None, metavar="FILE",
+                       help="append each poll question and its anonymous answers to FILE (JSON Lines)")
     serve.add_argument("--max-explorers", type=int, default=20, metavar="N",
                        help="students exploring with a process of their own at once (default 20)")
     serve.add_argument("--headless", action="store_true", help="no presenter: every viewer steps on their own")
@@ -138,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario = load(args.file)
         from stepper.tui import create_app
 
-        app = create_app(scenario, theme=args.theme, follow=args.follow, role=args.role)
+        app = create_app(scenario, theme=args.theme, follow=args.follow, role=args.role, quiz=args.quiz)
         if args.theme and args.theme not in app.available_themes:
             names = ", ".join(sorted(app.available_themes))
             print(f"stepper run: no theme called {args.theme!r}; choose one of: {names}", file=sys.stderr)

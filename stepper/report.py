@@ -40,9 +40,12 @@ def plain(value: Any) -> Any:
 
 
 def step_record(layer: int, trace: Trace, step: Step, start: int) -> dict[str, Any]:
+    """One step's line: where it is (`step` from 1 within the layer, and its type's places such as
+    `t`), its formula and its values; conditions read the same names."""
     return {
         "event": "step", "layer": layer, "type": trace.layer.type, "index": step.index,
-        "global": start + step.index, "phase": step.phase, "unit": step.unit, "formula": step.formula,
+        "global": start + step.index, "step": step.index + 1, **kind_of(trace.layer).places(step),
+        "phase": step.phase, "unit": step.unit, "formula": step.formula,
         "highlight": {k: plain(v) for k, v in step.highlight.items()},
         "values": {k: plain(v) for k, v in step.values.items()}, "result": step.result, "done": step.done,
     }
@@ -57,12 +60,17 @@ def output_record(layer: int, trace: Trace) -> dict[str, Any]:
 
 
 def records(scenario: Scenario) -> Iterator[dict[str, Any]]:
-    """Every step of every layer, then its output: streamed, one record at a time."""
+    """Every step of every layer, then its output: streamed, one record at a time. A step where a
+    breakpoint of the file fires is marked `"break": true`."""
     pipeline = scenario.pipeline
     for i, trace in enumerate(pipeline.traces):
         start = pipeline.start(i)
+        kind, marks = kind_of(trace.layer), scenario.info[i].stops.breakpoints
         for step in trace:
-            yield step_record(i, trace, step, start)
+            record = step_record(i, trace, step, start)
+            if marks and marks.holds(kind, step):
+                record["break"] = True
+            yield record
         yield output_record(i, trace)
 
 

@@ -14,6 +14,8 @@ import numpy as np
 import yaml
 
 from stepper.engine import Layer, Pipeline
+from stepper.layers import Stops
+from stepper.quiz import DEFAULT, Tolerance, read_tolerance
 from stepper.yamlread import Reader, ScenarioError, shape_text
 
 __all__ = ["Scenario", "ScenarioError", "load"]
@@ -25,7 +27,7 @@ MAX_WORK = 200_000_000  # multiply-adds in the vectorised passes (about a second
 MAX_LAYERS = 64
 MAX_TEXT = 4096  # characters or words of `text` input
 
-TOP_KEYS = ("title", "description", "seed", "input", "layers")
+TOP_KEYS = ("title", "description", "seed", "input", "layers", "tolerance")
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +39,7 @@ class LayerInfo:
     output_shape: tuple[int, ...]
     steps: int
     group: int | None = None
+    stops: Stops = Stops()  # its breakpoints, questions and tolerance
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +53,7 @@ class Scenario:
     tokens: tuple[str, ...]
     stages: tuple[tuple[Layer, ...], ...]
     info: tuple[LayerInfo, ...] = field(default=())
+    tolerance: Tolerance = DEFAULT  # how close a prediction must be (`--quiz`), unless a layer says
 
     @property
     def layers(self) -> list[Layer]:
@@ -110,6 +114,7 @@ def load(path: str) -> Scenario:
         raise reader.error(top["title"], "title must be one non-empty line")
     description = reader.string(top["description"], "description") if "description" in top else ""
     seed = reader.integer(top["seed"], "seed", 0, 2**63 - 1) if "seed" in top else 0
+    tolerance = read_tolerance(reader, top["tolerance"]) if "tolerance" in top else DEFAULT
     budget = Budget(reader)
     x, kind, tokens = read_input(reader, budget, top["input"], seed)
 
@@ -126,16 +131,29 @@ def load(path: str) -> Scenario:
         for member in members:
             index = len(info)
             rng = np.random.default_rng([seed, 1 + index])
-            layer, out_shape, steps, work = layers.read_layer(reader, budget, member, shape, rng, (seed, 1 + index))
+            layer, out_shape, steps, work, stops = layers.read_layer(reader, budget, member, shape, rng,
+                                                                     (seed, 1 + index))
             budget.take(member, "this layer's output", out_shape)
             budget.run(member, steps, work)
-            info.append(LayerInfo(layer, shape, out_shape, steps, len(stages) if len(members) > 1 else None))
+            info.append(LayerInfo(layer, shape, out_shape, steps, len(stages) if len(members) > 1 else None, stops))
             built.append(layer)
         stages.append(tuple(built))
         shape = info[len(info) - len(members)].output_shape
-    scenario = Scenario(str(path), title, description, seed, x, kind, tokens, tuple(stages), tuple(info))
+    scenario = Scenario(str(path), title, description, seed, x, kind, tokens, tuple(stages), tuple(info), tolerance)
     check_finite(reader, scenario, stages_node)
+    check_conditions(scenario)
     return scenario
+
+
+def check_conditions(scenario: Scenario) -> None:
+    """Refuse a `when:` condition that reads a name its layer's steps never carry, or cannot be computed."""
+    from stepper.breaks import check
+    from stepper.layers import kind_of
+
+    for info, trace in zip(scenario.info, scenario.pipeline.traces):
+        for marks in (info.stops.breakpoints, info.stops.ask):
+            if marks:
+                check(scenario.path, kind_of(info.layer), trace, marks)
 
 
 def check_finite(reader: Reader, scenario: Scenario, stages_node: yaml.SequenceNode) -> None:

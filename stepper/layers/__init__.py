@@ -27,10 +27,12 @@ from stepper.yamlread import Reader, ScenarioError
 from stepper.yamlread import shape_text as _fmt
 
 if TYPE_CHECKING:
-    from stepper.engine import Layer, Trace
+    from stepper.breaks import Marks
+    from stepper.engine import Layer, Step, Trace
+    from stepper.quiz import Tolerance
     from stepper.scenario import Budget
 
-COMMON = ("type", "notes", "step_notes")  # keys every layer accepts
+COMMON = ("type", "notes", "step_notes", "breakpoints", "ask", "tolerance")  # keys every layer accepts
 MAX_ARRAY = 4_194_304  # numbers in one written weight (scenario.MAX_ELEMENTS)
 
 
@@ -41,6 +43,15 @@ class Built(NamedTuple):
     shape: tuple[int, ...]  # its output's
     steps: int
     work: int  # multiply-adds of its vectorised pass
+    stops: Stops | None = None  # its breakpoints, questions and tolerance: read_layer fills them in
+
+
+class Stops(NamedTuple):
+    """What a layer's common keys say about stopping: `breakpoints:`, `ask:` and `tolerance:`."""
+
+    breakpoints: Marks | None = None
+    ask: Marks | None = None  # None: the layer has no `ask:` list
+    tolerance: Tolerance | None = None  # None: the scenario's
 
 
 def load(path: str) -> Any:
@@ -51,6 +62,29 @@ def load(path: str) -> Any:
 
 def no_extras(trace: Trace) -> dict[str, np.ndarray]:
     return {}
+
+
+def places(step: Step) -> dict[str, int]:
+    """Where a step is, as the screen shows it: the time step `t` (from 1, as in h_3), a window's
+    output position `o`, `i`, `j` (as in y[o,i,j]), a statistic's feature, sample or channel (from 1)."""
+    h, out = step.highlight, {}
+    if "t" in h:
+        out["t"] = int(h["t"]) + 1
+    if "out" in h:
+        out["o"], out["i"], out["j"] = int(h["channel"]), int(h["out"][0]), int(h["out"][1])
+    if "group" in h and isinstance(h.get("axis"), str) and h["axis"].isidentifier():
+        out[h["axis"]] = int(h["group"]) + 1
+    return out
+
+
+def result_entry(step: Step) -> tuple[str, int] | None:
+    """The number a step computes: its result when that is one number (an output cell, a mean), else
+    the result's first entry (h_t[0] of a state, x_hat[0] of a normalised row); None without a result."""
+    value = step.values.get(step.result) if step.result else None
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    return (step.result, 0) if arr.size and arr.dtype.kind in "iuf" else None
 
 
 @dataclass(frozen=True)
@@ -64,6 +98,8 @@ class Kind:
     engine: str  # `module:Class` of its engine layer; the engine class also says whether token labels stay
     view: str  # `module:Class` of the view that draws it
     carries: Callable[[Trace], Mapping[str, np.ndarray]] = no_extras  # extra fields of its output line
+    places: Callable[[Step], Mapping[str, int]] = places  # where a step is: names of its JSON line and conditions
+    computes: Callable[[Step], tuple[str, int] | None] = result_entry  # the number it computes: key, flat index
     article: str = "a"  # as the type's name is read aloud: "an rnn layer"
 
     @property
@@ -178,4 +214,14 @@ def read_layer(reader: Reader, budget: Budget, node: yaml.Node, shape: tuple[int
         if n >= built.steps:
             raise reader.error(k, f"step {n:,} is past the end of this {kind.name} layer: its steps are numbered "
                                f"0 to {built.steps - 1:,}")
-    return built
+    return built._replace(stops=read_stops(reader, keys, built.steps))
+
+
+def read_stops(reader: Reader, keys: dict[str, yaml.Node], steps: int) -> Stops:
+    """A layer's `breakpoints:`, `ask:` and `tolerance:`, when it has them."""
+    from stepper.breaks import read_marks
+    from stepper.quiz import read_tolerance
+
+    return Stops(*(read_marks(reader, keys[key], key, steps) if key in keys else None
+                   for key in ("breakpoints", "ask")),
+                 read_tolerance(reader, keys["tolerance"]) if "tolerance" in keys else None)

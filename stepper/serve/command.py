@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -28,6 +29,16 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ServeError(f"--max-viewers {args.max_viewers}: must be at least 1")
     if args.max_explorers < 0:
         raise ServeError(f"--max-explorers {args.max_explorers}: 0 (everyone follows) or more")
+    if args.poll_log:
+        log = Path(args.poll_log)
+        folder = log.parent if str(log.parent) else Path(".")
+        if log.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK) \
+                or (log.exists() and not os.access(log, os.W_OK)):
+            raise ServeError(f"--poll-log {args.poll_log}: cannot append to that file; "
+                             "give a writable file path (it is created if missing)")
+    if args.headless and (args.poll_log or args.poll_names):
+        raise ServeError("--poll-log and --poll-names go with a presenter, who asks the questions; "
+                         "drop them or --headless")
     for flag, value, never in (("--login-timeout", args.login_timeout, False),
                                ("--stall-timeout", args.stall_timeout, False),
                                ("--idle-timeout", args.idle_timeout, True)):  # never: 0 turns it off
@@ -96,7 +107,8 @@ def serve_command(args: argparse.Namespace) -> int:
         quiet_asyncssh()
         config = Config(scenario_path=str(Path(args.file).resolve()), host_key=host_key,
                         authorized_keys=args.authorized_keys, open=args.open, host=args.host,
-                        port=args.port, max_viewers=args.max_viewers, max_explorers=args.max_explorers,
+                        port=args.port, max_viewers=args.max_viewers, max_explorers=args.max_explorers, poll_names=args.poll_names,
+                        poll_log=str(Path(args.poll_log).resolve()) if args.poll_log else None,
                         presenter=not args.headless,
                         login_timeout=args.login_timeout, idle_timeout=args.idle_timeout,
                         stall_timeout=args.stall_timeout)

@@ -6,6 +6,7 @@ A Unix socket in the lecture's private directory (mode 0700). Each viewer proces
     17              the presenter is at global step 17 (0-based); sent on connect, then after every change
     17 2:3:eval     ... and dropout layer 2 (0-based) shows its 3rd fresh sample, in eval mode
                     (see StepperApp.lecture_state); layers left as the file has them are not named
+    17 ?4:17        ... and the class is asked question 4: the value step 17 computes is hidden
     bye             the lecture is over: say so and exit
 
 Viewers never write. Only the latest position matters, so a reader that falls behind loses
@@ -24,7 +25,8 @@ BACK_TO_FOLLOWING = 3  # an explorer process's exit status when its student goes
 BACKLOG_LIMIT = 64 * 1024  # bytes: thousands of positions that a stuck viewer process never read
 
 
-STATE = re.compile(rb"\d{1,12}( \d{1,4}:\d{1,9}:(train|eval)(:\d{1,9})?(,\d{1,4}:\d{1,9}:(train|eval)(:\d{1,9})?){0,63})?")
+STATE = re.compile(rb"\d{1,12}( \d{1,4}:\d{1,9}:(train|eval)(:\d{1,9})?(,\d{1,4}:\d{1,9}:(train|eval)(:\d{1,9})?){0,63})?"
+                   rb"( \?\d{1,9}:\d{1,12})?")
 
 
 def parse(buffer: bytes) -> tuple[list[str | bytes], bytes]:

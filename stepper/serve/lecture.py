@@ -27,6 +27,7 @@ import asyncssh
 
 from stepper.serve.feed import Feed
 from stepper.serve.keys import AuthorizedKeys, ServeError
+from stepper.serve.poll import Question
 from stepper.serve.process import ViewerProcess, viewer_command
 from stepper.serve.screen import Renderer, renderer_env
 from stepper.serve.session import ViewerSession, printable
@@ -59,6 +60,8 @@ class Config:
     outbound_limit: int = 256 * 1024  # bytes queued for a client before its screen stops being read
     check_interval: float = 5.0  # seconds between a session's stall and idle checks
     end_grace: float = 3.0  # seconds viewers get to say goodbye themselves when the lecture ends
+    poll_names: bool = False  # the presenter's poll panel shows who answered what
+    poll_log: str | None = None  # a JSON Lines file each poll question and its anonymous answers go to
 
     @property
     def max_connections(self) -> int:
@@ -160,6 +163,7 @@ class Lecture:
         self.on_viewers: Callable[[int, int], None] | None = None  # (following, exploring), server's thread
         self.viewers: set[ViewerSession] = set()  # admitted: following or exploring
         self.renderers: dict[tuple[int, int], Renderer] = {}
+        self.question: Question | None = None  # the class poll's latest question
         self.sessions: set[ViewerSession] = set()
         self.gates: set[Gate] = set()
         self.rundir = tempfile.mkdtemp(prefix="stepper-serve-")  # mode 0700: the feed and viewer homes
@@ -305,6 +309,49 @@ class Lecture:
         """Who is watching (thread-safe): name, view class, following or exploring, connected since."""
         def look():
             return sorted((s.name, s.view_class, s.mode, s.since) for s in self.viewers)
+
+        return self.inspect(look)
+
+    # --- the class poll (stepper.serve.poll) -----------------------------------------------------
+
+    def ask(self, number: int, step: int, value: float, what: str) -> None:
+        """The presenter asks (thread-safe): every follower predicts the value of ``step``."""
+        self.loop.call_soon_threadsafe(self._ask, Question(number, step, value, what))
+
+    def _ask(self, question: Question) -> None:
+        self.question = question
+        for session in list(self.viewers):
+            if session.mode == "following":
+                session.ask(question)
+
+    def reveal(self) -> None:
+        """The presenter reveals (thread-safe): everyone sees the value and how they did."""
+        self.loop.call_soon_threadsafe(self._reveal)
+
+    def _reveal(self) -> None:
+        question = self.question
+        if question is None or question.revealed:
+            return
+        question.revealed = True
+        for session in list(self.viewers):
+            session.reveal(question)
+        if self.config.poll_log:
+            try:
+                with open(self.config.poll_log, "a", encoding="utf-8") as f:
+                    f.write(question.record(self.counts()[0]) + "\n")
+            except OSError as e:
+                self.log(f"could not write the poll log: {e.strerror or e}")
+
+    def open_question(self) -> Question | None:
+        """The question a follower joining now is asked too (on the server's thread)."""
+        return self.question if self.question and not self.question.revealed else None
+
+    def poll_summary(self) -> dict | None:
+        """What the presenter's poll panel shows (thread-safe)."""
+        def look():
+            if self.question is None:
+                return None
+            return self.question.summary(self.counts()[0], self.config.poll_names)
 
         return self.inspect(look)
 

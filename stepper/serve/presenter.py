@@ -12,7 +12,10 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from textual.widgets import Static
+
 from stepper.serve.lecture import Lecture
+from stepper.serve.poll import panel_text
 from stepper.tui.app import StepperApp
 
 
@@ -34,6 +37,9 @@ class PresenterLink:
         self.lecture.on_viewers = self.viewers_changed
         self.app.set_viewers(*self.lecture.inspect(self.lecture.counts))
         self.app.roster = self.lecture.roster
+        if hasattr(self.app, "step_value"):  # the poll asks for the value the quiz would hide
+            self.app.poll = ClassPoll(self.app, self.lecture)
+            self.app.listeners.append(self.app.poll.moved)
         self.linked = True
         for message, severity in self.notices:
             self.app.notify(message, severity=severity, timeout=12)  # type: ignore[arg-type]
@@ -52,8 +58,96 @@ class PresenterLink:
         self.linked = False
         self.lecture.on_viewers = None
         self.app.roster = None
+        if self.app.poll is not None:
+            self.app.poll.close()
+            with contextlib.suppress(ValueError):
+                self.app.listeners.remove(self.app.poll.moved)
+        self.app.poll = None
         with contextlib.suppress(ValueError):
             self.app.listeners.remove(self.lecture.publish)
+
+
+class ClassPoll:
+    """The presenter's end of the class poll (stepper.serve.poll): `p` asks, `p` reveals, `p` closes.
+
+    Asking hides the value of the current step on every screen, this one included (the projector
+    shows it), and opens a panel over the narration with the count of answers and their histogram,
+    read from the server twice a second. Stepping away from the step reveals too.
+    """
+
+    def __init__(self, app: StepperApp, lecture: Lecture) -> None:
+        self.app = app
+        self.lecture = lecture
+        self.questions = 0
+        self.panel: Static | None = None
+        self.timer = None
+
+    def toggle(self) -> None:
+        if self.app.asking is not None:
+            self.reveal()
+        elif self.panel is not None and self.panel.display:
+            self.hide_panel()
+        else:
+            self.ask()
+
+    def ask(self) -> None:
+        app = self.app
+        k = app.position
+        value = app.step_value(k)
+        if value is None:
+            app.notify("This step computes no single number to predict: press p at a step that does", timeout=4)
+            return
+        self.questions += 1
+        where = app.pipeline.locate(k)
+        what = f"step {k + 1}: layer {where.layer + 1} ({app.pipeline.layers[where.layer].type})"
+        app.asking = (self.questions, k)
+        app.hide_value(k)
+        self.lecture.ask(self.questions, k, float(value), what)
+        app.tell_listeners()
+        self.show_panel()
+
+    def reveal(self) -> None:
+        app = self.app
+        app.asking = None
+        app.hide_value(None)
+        self.lecture.reveal()
+        app.tell_listeners()
+        self.refresh()
+
+    def moved(self, state: str) -> None:
+        """A listener of the app: a step away from the asked one reveals; after a reveal, closes."""
+        if self.app.asking is not None and self.app.position != self.app.asking[1]:
+            self.reveal()
+        elif self.app.asking is None and self.panel is not None and self.panel.display:
+            question = self.lecture.question
+            if question is not None and question.revealed and self.app.position != question.step:
+                self.hide_panel()
+
+    def show_panel(self) -> None:
+        if self.panel is None:
+            self.panel = Static(id="poll-panel")
+            self.app.mount(self.panel)
+        self.panel.display = True
+        self.refresh()
+        if self.timer is None:
+            self.timer = self.app.set_interval(0.5, self.refresh)
+
+    def hide_panel(self) -> None:
+        if self.panel is not None:
+            self.panel.display = False
+        if self.timer is not None:
+            self.timer.stop()
+            self.timer = None
+
+    def refresh(self) -> None:
+        if self.panel is None or not self.panel.display:
+            return
+        summary = self.lecture.poll_summary()
+        if summary is not None:
+            self.panel.update(panel_text(summary, self.app.size.width - 4))
+
+    def close(self) -> None:
+        self.hide_panel()
 
 
 async def present(app: StepperApp, lecture: Lecture, *, notices: tuple[tuple[str, str], ...] = (),

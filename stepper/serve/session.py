@@ -27,6 +27,7 @@ import asyncssh
 
 from stepper.serve.feed import BACK_TO_FOLLOWING
 from stepper.serve.input import KeyFilter
+from stepper.serve.poll import Prompt, Question, verdict
 from stepper.serve.process import ViewerProcess, clamp_size, viewer_command, viewer_env
 from stepper.serve.screen import ENTER, colour_depth, rung_for
 
@@ -78,6 +79,7 @@ class ViewerSession(asyncssh.SSHServerSession):
         self.paused = False  # the client is not taking its screen
         self.process: ViewerProcess | None = None
         self.keys = KeyFilter()
+        self.prompt: Prompt | None = None  # this follower's input line while a poll question is open
         self.admitted = False
         self.closed = False  # the SSH channel is gone
         self.released = False
@@ -226,6 +228,9 @@ class ViewerSession(asyncssh.SSHServerSession):
         self.renderer.subscribe(self)
         self.whole = True
         self.frame_ready()
+        question = self.lecture.open_question()
+        if question is not None and (self.prompt is None or self.prompt.question is not question):
+            self.ask(question)
 
     def redraw(self) -> None:
         if self.mode == "following":
@@ -255,30 +260,72 @@ class ViewerSession(asyncssh.SSHServerSession):
             data = self.renderer.frame_since(self.sent, self.depth)
         self.sent = self.renderer.version
         if data:
-            self.send(data)
+            self.send(data + self.prompt_line())
 
-    def notice(self, text: str) -> None:
+    def bottom_row(self, text: str) -> bytes:
+        """``text`` over the bottom row of the shared screen, in reverse video."""
+        if self.renderer is None:
+            return b""
+        y, width = self.renderer.lines, self.renderer.columns
+        return f"\x1b[{y};1H\x1b[0;7m{text[:width].ljust(width)}\x1b[0m".encode()
+
+    def notice(self, text: str, seconds: float = NOTICE_SECONDS) -> None:
         """One line over the bottom row of the shared screen, for a few seconds."""
         if self.renderer is None or self.paused:
             return
-        y, width = self.renderer.lines, self.renderer.columns
-        self.send(f"\x1b[{y};1H\x1b[0;7m{text[:width].ljust(width)}\x1b[0m".encode())
-        self.later("notice", NOTICE_SECONDS, self.clear_notice)
+        self.send(self.bottom_row(text))
+        self.later("notice", seconds, self.clear_notice)
 
     def clear_notice(self) -> None:
         if self.renderer is not None and self.mode == "following" and not self.paused:
-            self.send(self.renderer.row(self.renderer.lines - 1, self.depth))
+            self.send(self.prompt_line() or self.renderer.row(self.renderer.lines - 1, self.depth))
 
     def following_keys(self, keys: list[bytes]) -> None:
         for key in keys:
             if key in (b"f", b"F"):
                 self.want_to_explore()
                 return
-            if key in (b"q", b"Q", b"\x03", b"\x04"):
+            if key in (b"\x03", b"\x04") or (key in (b"q", b"Q") and self.prompt is None):
                 self.end("You have left the lecture.")
                 return
-        if keys:
+            if self.prompt is not None:
+                self.answer_key(key)
+        if keys and self.prompt is None:
             self.notice(HINT)
+
+    # --- the class poll: this follower's own input line ------------------------------------------
+
+    def ask(self, question: Question) -> None:
+        """The presenter asks the class: this follower gets an input line over its bottom row."""
+        self.prompt = Prompt(question)
+        pending = self.timers.pop("notice", None)  # a hint must not clear the line a moment later
+        if pending is not None:
+            pending.cancel()
+        if not self.paused:
+            self.send(self.prompt_line())
+
+    def prompt_line(self) -> bytes:
+        if self.prompt is None or self.renderer is None:
+            return b""
+        return self.bottom_row(self.prompt.line(self.renderer.columns))
+
+    def answer_key(self, key: bytes) -> None:
+        assert self.prompt is not None
+        done = self.prompt.key(key)
+        if done == "send":
+            self.prompt.question.answer(self, self.name, self.prompt.sent)
+        if done == "skip":
+            self.prompt = None
+            self.clear_notice()
+        elif not self.paused:
+            self.send(self.prompt_line())
+
+    def reveal(self, question: Question) -> None:
+        """The value is shown again: tell this follower how they did."""
+        answered = question.answers.get(self)
+        self.prompt = None
+        if self.mode == "following":
+            self.notice(verdict(question, answered[1] if answered else None), seconds=8.0)
 
     # --- exploring: a process of one's own -------------------------------------------------------
 

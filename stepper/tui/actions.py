@@ -18,6 +18,8 @@ class StepActions:
         if self.timer and self.position >= len(self.pipeline) - 1:
             self.action_play()
         self.go(self.position + 1)
+        if self.timer and self.pauses_play():  # a breakpoint, or a question to answer
+            self.action_play()
 
     def action_prev(self) -> None:
         self.go(self.position - 1)

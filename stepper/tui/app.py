@@ -19,8 +19,10 @@ from stepper.engine import Pipeline
 from stepper.scenario import Scenario
 from stepper.tui import panels, render
 from stepper.tui.actions import StepActions
+from stepper.tui.breakpoints import BreakpointActions
 from stepper.tui.base import Context, FamilyView, Tally
 from stepper.tui.lecture_state import LectureState
+from stepper.tui.quiz import QuizMixin
 from stepper.tui.views import CompareView, view_class, view_for
 
 MIN_WIDTH, MIN_HEIGHT = 60, 18
@@ -37,7 +39,7 @@ class MainArea(VerticalScroll):
         self.app.refresh_screen()
 
 
-class StepperApp(StepActions, LectureState, App):
+class StepperApp(StepActions, BreakpointActions, QuizMixin, LectureState, App):
     """Walk a scenario's layers step by step, forwards and backwards."""
 
     CSS_PATH = "app.tcss"
@@ -67,14 +69,18 @@ class StepperApp(StepActions, LectureState, App):
         Binding("left_curly_bracket", "pan(-1, 0)", "Page up", show=False),
         Binding("right_curly_bracket", "pan(1, 0)", "Page down", show=False),
         Binding("c", "channel", "Channel", show=False),
+        Binding("b", "toggle_breakpoint", "Breakpoint", show=False),
+        Binding("n", "next_breakpoint", "Next break", show=False),
+        Binding("N", "prev_breakpoint", "Previous break", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("s", "screenshot", "SVG", show=False),
         Binding("f", "toggle_follow", "Follow", show=False),
+        Binding("p", "poll", "Poll", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
     def __init__(self, scenario: Scenario, *, theme: str | None = None, follow=None,
-                 screenshot_dir: str | Path = ".", role: str | None = None) -> None:
+                 screenshot_dir: str | Path = ".", role: str | None = None, quiz: bool = False) -> None:
         super().__init__()
         self.scenario = scenario
         self.pipeline: Pipeline = scenario.pipeline
@@ -94,12 +100,15 @@ class StepperApp(StepActions, LectureState, App):
         self.presenter_position: int | None = None  # None until the presenter is first heard
         self.viewers: tuple[int, int] | None = None  # following, exploring: the presenter's header
         self.roster = None  # while presenting a lecture: returns who is watching (see RosterScreen)
+        self.asking: tuple[int, int] | None = None  # the class poll's open question: its number, its step
+        self.poll = None  # while presenting a lecture: p opens and closes a class poll (stepper.serve.poll)
         self.listeners: list = []  # called with lecture_state() after every change (the presenter's feed)
         self.ready = self.notes_ready = False
         self.screenshot_dir = Path(screenshot_dir)
         self.view_key: tuple | None = None
         self.view: FamilyView | CompareView | None = None
         self.requested_theme = theme
+        self.init_quiz(quiz)
         for i, layer in enumerate(self.pipeline.layers):
             if layer.type == "dropout":
                 self.tallies[i] = Tally()
@@ -148,6 +157,7 @@ class StepperApp(StepActions, LectureState, App):
             self.theme = self.requested_theme
         self.title = self.scenario.title
         self.query_one("#shapes", Static).update(panels.shapes(self.scenario))
+        self.arrive()
         self.refresh_screen()
 
     # --- drawing -----------------------------------------------------------------------------
@@ -156,15 +166,16 @@ class StepperApp(StepActions, LectureState, App):
         if not self.ready:
             return
         render.PALETTE["ansi"] = self.theme.startswith("ansi")  # this app's palette, whatever ran before
-        pos, step = self.pipeline.step(self.position)
+        pipeline = self.shown()  # the pipeline, or with the number a question hides
+        pos, step = pipeline.step(self.position)
         if self.view_key != self.key_of(pos.layer):
             main = self.query_one("#main", MainArea)
             main.remove_children()
             main.mount(self.view_of(pos.layer))
-        ctx = self.context(pos.layer, step)
+        ctx = self.context(pos.layer, step, pipeline)
         assert self.view is not None
         if isinstance(self.view, CompareView):
-            self.view.show(ctx, self.pipeline)
+            self.view.show(ctx, pipeline)
         else:
             self.view.show(ctx)
         self.query_one("#header", Static).update(self.header(pos.layer, step), layout=False)
@@ -172,6 +183,7 @@ class StepperApp(StepActions, LectureState, App):
         lines = ((step.formula, "bold"), (live, "bold"), (context, "dim"))
         formula = Text("\n").join(Text(line, style=style) for line, style in lines)
         self.query_one("#formula", Static).update(formula, layout=False)  # app.tcss cuts each line to fit
+        self.drawn()
         if self.notes_ready:
             self.show_notes(step.note)
         else:  # the narration follows the first frame: the numbers are on screen sooner
@@ -190,13 +202,13 @@ class StepperApp(StepActions, LectureState, App):
         self.view = CompareView(members, layers) if len(members) > 1 else view_for(layers[0])
         return self.view
 
-    def context(self, layer: int, step) -> Context:
+    def context(self, layer: int, step, pipeline=None) -> Context:
         main = self.query_one("#main", MainArea)
         width, height = main.size
         if not width:  # before the first layout: the size app.tcss will give it, so the first frame is right
             width = self.size.width - 2
             height = self.size.height - 5 - (9 if self.size.height >= 32 else 5)  # header+formula+footer, bottom
-        return Context(self.pipeline, layer, step, True, self.pan_rows, self.pan_cols, self.channel,
+        return Context(pipeline or self.pipeline, layer, step, True, self.pan_rows, self.pan_cols, self.channel,
                        self.tallies.get(layer), max(width - 1, 20), max(height, 4), self.pipeline.labels[layer])
 
     def header(self, layer: int, step) -> Text:
@@ -212,6 +224,7 @@ class StepperApp(StepActions, LectureState, App):
         if self.viewers is not None:
             following, exploring = self.viewers
             state += f" · {following} following" + (f" · {exploring} exploring" if exploring else "")
+        state += self.breakpoints_state() + self.quiz_state()
         where = panels.position(layer, len(self.pipeline.layers), kind + extra, self.position,
                                 len(self.pipeline), step.phase, state)
         return panels.header(self.scenario.title, where, self.size.width)
@@ -229,7 +242,7 @@ class StepperApp(StepActions, LectureState, App):
         """The narration for the current step: its note, else its layer's, else the description."""
         if note is None:  # called after the first frame: read the step that is current by then
             note = self.pipeline.step(self.position)[1].note
-        text = note or self.scenario.description or "_No notes for this layer._"
+        text = self.narrate(note or self.scenario.description or "_No notes for this layer._")
         if getattr(self, "_note", None) != text:
             self._note = text
             from rich.markdown import Markdown  # Rich's renderable: light, CJK-safe; imported when first needed
@@ -256,6 +269,7 @@ class StepperApp(StepActions, LectureState, App):
         k = min(max(int(k), 0), len(self.pipeline) - 1)
         if k != self.position:
             self.position = k
+            self.arrive()
             self.tell_listeners()  # first: followers' screens start drawing while this one does
             self.refresh_screen()
 
@@ -325,6 +339,7 @@ class StepperApp(StepActions, LectureState, App):
             if not ((self.follow or self.role) and command.title == "Screenshot"):  # see action_screenshot
                 yield command
         yield SystemCommand("Go to step", "Jump to a step number", self.action_goto)
+        yield from self.breakpoint_commands()
         for i, layer in enumerate(self.pipeline.layers):
             yield SystemCommand(f"Layer {i + 1}: {layer.type}", "Jump to this layer's first step",
                                 lambda i=i: self.go(self.pipeline.start(i)))
@@ -340,6 +355,7 @@ class StepperApp(StepActions, LectureState, App):
 
 
 def create_app(scenario: Scenario, *, theme: str | None = None, follow=None, screenshot_dir: str | Path = ".",
-               role: str | None = None) -> StepperApp:
-    """The one app factory: the CLI, export, the SSH viewers and the tests all build the TUI here."""
-    return StepperApp(scenario, theme=theme, follow=follow, screenshot_dir=screenshot_dir, role=role)
+               role: str | None = None, quiz: bool = False) -> StepperApp:
+    """The one app factory: the CLI, export, the SSH viewers and the tests all build the TUI here.
+    ``quiz``: predict, then reveal (`stepper run --quiz`)."""
+    return StepperApp(scenario, theme=theme, follow=follow, screenshot_dir=screenshot_dir, role=role, quiz=quiz)

@@ -20,18 +20,27 @@ class LectureState:
 
     def lecture_state(self) -> str:
         """The position, and each dropout layer's sample number, mode and first sample of its tally
-        where they differ from the file: `17`, `17 2:3:eval` or `17 2:5:eval:3`. A viewer that
+        where they differ from the file: `17`, `17 2:3:eval` or `17 2:5:eval:3`; then the class poll's
+        open question, if any: `17 ?4:17` (question 4, the value of step 17 hidden). A viewer that
         applies it shows what the presenter shows, tally included."""
         changed = []
         for i in self.tallies:
             n, mode, first = self.samples.get(i, 0), self.pipeline.layers[i].mode, self.tally_from.get(i, 0)
             if n or first or mode != self.scenario.layers[i].mode:
                 changed.append(f"{i}:{n}:{mode}" + (f":{first}" if first else ""))
-        return f"{self.position}" + (" " + ",".join(changed) if changed else "")
+        question = f" ?{self.asking[0]}:{self.asking[1]}" if self.asking else ""
+        return f"{self.position}" + (" " + ",".join(changed) if changed else "") + question
 
     def presenter_at(self, state: str) -> None:
-        """Apply a presenter's lecture_state(): their dropout samples, modes and tallies, then their step."""
-        k, _, rest = state.partition(" ")
+        """Apply a presenter's lecture_state(): their dropout samples, modes and tallies, the poll's
+        hidden value, then their step."""
+        k, *fields = state.split(" ")
+        rest = next((f for f in fields if not f.startswith("?")), "")
+        question = next((f[1:] for f in fields if f.startswith("?")), None)
+        asking = tuple(int(n) for n in question.split(":")) if question else None
+        if asking != self.asking:
+            self.asking = asking
+            self.hide_value(asking[1] if asking else None)
         wanted = {}
         for entry in filter(None, rest.split(",")):
             i, n, mode, *first = entry.split(":")
@@ -62,6 +71,12 @@ class LectureState:
         if self.following and self.presenter_position is not None:
             self.go(self.presenter_position, by_user=False)
         self.refresh_screen()
+
+    def action_poll(self) -> None:
+        if self.poll is None:
+            self.notify("p asks the class a question: only while presenting with `stepper serve`", timeout=3)
+            return
+        self.poll.toggle()
 
     def set_viewers(self, following: int, exploring: int = 0) -> None:
         self.viewers = (following, exploring)

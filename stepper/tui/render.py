@@ -21,11 +21,14 @@ POS = (178, 24, 43)
 MID = (240, 240, 240)
 EMPTY = "·"
 MARK = Style(bold=True, underline=True, color="black", bgcolor="rgb(255,220,0)")  # underline survives NO_COLOR
+HIDDEN = "?"  # a number hidden until the user predicts it (stepper.tui.hiding): not-a-number in the views' arrays
 
 
 def number(v: float, width: int = 6) -> str:
     """A signed number in at most ``width`` characters: +0.123, -12.5, +9, +3e-05."""
     v = float(v)
+    if v != v:
+        return HIDDEN.rjust(width)
     if not np.isfinite(v):
         return f"{v:>{width}}"[:width]
     if v == 0:
@@ -171,6 +174,8 @@ def cell_piece(values: np.ndarray | None, i, width: int, scale: float,
     if values is None:
         return EMPTY.rjust(width), DIM
     v = float(values[i])
+    if v != v:
+        return HIDDEN.rjust(width), MARK
     style = colour(v, scale)
     return number(v, width), (style + MARK if marked else style)
 
@@ -219,6 +224,8 @@ class Grid:
             return "0·".rjust(self.cell), (self.PAD_LIT if mark else self.PAD)
         if v is None:
             return EMPTY.rjust(self.cell), (self.EMPTY_LIT if mark else DIM)
+        if v != v:
+            return HIDDEN.rjust(self.cell), MARK
         style = colour(float(v), self.scale)
         return number(float(v), self.cell), (style + MARK if mark else style)
 
@@ -251,8 +258,9 @@ __all__ = ["Grid", "Row", "Strip", "Window", "beside", "cell_piece", "colour", "
 
 
 def val(v: float) -> str:
-    """A number inside a formula: four significant digits, no forced sign."""
-    return f"{float(v):.4g}"
+    """A number inside a formula: four significant digits, no forced sign; `?` while it is hidden."""
+    v = float(v)
+    return HIDDEN if v != v else f"{v:.4g}"
 
 
 def plus(*terms: str) -> str:
