@@ -166,7 +166,11 @@ class ConvTransposeView(FamilyView):
         cell, label_w = cell_width(trace.canvas), label_width(trace)
         lit_rows, lit_cols = (step.highlight["rows"], step.highlight["cols"]) if "element" in step.highlight \
             else ((step.highlight["at"][0],), (step.highlight["at"][1],))
-        rw = Window.covering(lit_rows[0], lit_rows[-1], max(ctx.height - 5, 1), rows.canvas, ctx.pan_rows)
+        legend = "lit: where this copy lands   ·: no copy yet" if "element" in step.highlight \
+            else "y = what landed + bias, row by row"
+        notes = [self.cropped_text(rows, cols), legend, SIZE, *size_lines(rows, cols)]
+        rw = Window.covering(lit_rows[0], lit_rows[-1], max(ctx.height - 2 - len(notes), 1), rows.canvas,
+                             ctx.pan_rows)
         cw = Window.covering(lit_cols[0], lit_cols[-1], fit(width, cell, label_w), cols.canvas, ctx.pan_cols)
         sums = self.sums(ctx, range(rw.start, rw.stop), range(cw.start, cw.stop))
         lit = set(lit_rows), set(lit_cols)
@@ -177,11 +181,9 @@ class ConvTransposeView(FamilyView):
                       cropped=lambda r, q: output_index(rows, r) == CUT or output_index(cols, q) == CUT)
         outs = trace.layer.kernel.shape[1]
         of = f" ch {step.highlight['channel'] + 1}/{outs}" if outs > 1 else ""
-        legend = "lit: where this copy lands   ·: no copy yet" if "element" in step.highlight \
-            else "y = what landed + bias, row by row"
         return Group(title(f"OUTPUT y{of}", f"{rows.out}x{cols.out}, drawn uncropped {rows.canvas}x{cols.canvas}"),
                      self.column_header(cols, range(cw.start, cw.stop), cell, label_w), grid,
-                     *(Text(line, style="dim") for line in (self.cropped_text(rows, cols), legend, SIZE)))
+                     *(Text(line, style="dim") for line in notes))
 
     @staticmethod
     def sums(ctx: Context, rows: range, cols: range) -> np.ndarray:
@@ -228,21 +230,29 @@ class ConvTransposeView(FamilyView):
 
     @classmethod
     def formula(cls, ctx: Context) -> tuple[str, str]:
-        step, trace = ctx.step, ctx.trace
-        v = step.values
-        if "element" in step.highlight:
-            rows = [r - trace.rows.p for r in step.highlight["rows"]]
-            cols = [q - trace.cols.p for q in step.highlight["cols"]]
-            into = f" of output ch {step.highlight['channel'] + 1}" if trace.layer.kernel.shape[1] > 1 else ""
-            cut = min(rows) < 0 or min(cols) < 0 or max(rows) >= trace.rows.out or max(cols) >= trace.cols.out
-            live = (f"{cls.where_in(ctx)} = {val(v['x'])}: the copy {val(v['x'])} × K lands on rows "
-                    f"{rows[0]}..{rows[-1]}, cols {cols[0]}..{cols[-1]}{into}{f' ({CUT} partly cropped)' if cut else ''}")
-        else:
-            terms = [f"{val(x)}*{val(k)}" for x, k in zip(v["x"][:3], v["k"][:3])]
-            landed = plus(*terms) + (f" + ... ({v['x'].size} products)" if v["x"].size > 3 else "") if terms \
-                else "no copy lands here: 0"
-            live = f"{cls.where_out(ctx)} = {landed} = {val(v['sum'])}; + bias {val(v['bias'])} = {val(v['result'])}"
-        return live, size_formula(trace.rows, trace.cols)
+        live = cls.scattered(ctx) if "element" in ctx.step.highlight else cls.summed(ctx)
+        return live, "; ".join(size_lines(ctx.trace.rows, ctx.trace.cols))
+
+    @classmethod
+    def scattered(cls, ctx: Context) -> str:
+        """Where this step's copy lands, in the output's own rows and columns."""
+        trace, step = ctx.trace, ctx.step
+        x = val(step.values["x"])
+        rows = [r - trace.rows.p for r in step.highlight["rows"]]
+        cols = [q - trace.cols.p for q in step.highlight["cols"]]
+        into = f" of output ch {step.highlight['channel'] + 1}" if trace.layer.kernel.shape[1] > 1 else ""
+        cut = min(rows) < 0 or min(cols) < 0 or max(rows) >= trace.rows.out or max(cols) >= trace.cols.out
+        return (f"{cls.where_in(ctx)} = {x}: the copy {x} × K lands on rows {rows[0]}..{rows[-1]}, "
+                f"cols {cols[0]}..{cols[-1]}{into}" + (f" ({CUT} partly cropped)" if cut else ""))
+
+    @classmethod
+    def summed(cls, ctx: Context) -> str:
+        """This output value: the products that landed on it, their sum, and the bias."""
+        v = ctx.step.values
+        terms = [f"{val(x)}*{val(k)}" for x, k in zip(v["x"][:3], v["k"][:3])]
+        more = f" + ... ({v['x'].size} products)" if v["x"].size > 3 else ""
+        landed = plus(*terms) + more if terms else "no copy lands here: 0"
+        return f"{cls.where_out(ctx)} = {landed} = {val(v['sum'])}; + bias {val(v['bias'])} = {val(v['result'])}"
 
 
 def output_index(axis, at: int) -> str:
@@ -255,13 +265,12 @@ def label_width(trace) -> int:
     return max(len(str(trace.rows.out - 1)), 1) + 1
 
 
-def size_formula(*axes) -> str:
-    """(n-1)s - 2p + d(k-1) + op + 1 with this layer's numbers, per axis (once when both axes agree); the
-    engine gives each axis's output length."""
-    def one(a) -> str:
+def size_lines(rows, cols) -> list[str]:
+    """(H-1)s - 2p + d(kh-1) + output_padding + 1 with this layer's numbers, per axis (one line when both
+    axes agree); the engine gives each axis's output length."""
+    def numbers(a) -> str:
         return f"({a.n}-1)*{a.s} - 2*{a.p} + {a.d}*({a.k}-1) + {a.op} + 1 = {a.out}"
 
-    rows, cols = axes
-    if one(rows) == one(cols):
-        return f"H' = W' = {one(rows)}"
-    return "; ".join(f"{a.name} = {one(a)}" for a in axes)
+    if numbers(rows) == numbers(cols):
+        return [f"H' = W' = {numbers(rows)}"]
+    return [f"{a.name} = {numbers(a)}" for a in (rows, cols)]
