@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stepper.engine.conv import Axis, Pair
 from stepper.engine.trace import Layer, Param, Step, Trace, frozen
 
-Pair = tuple[int, int]
 SCATTER = "y[o, i*s+a*d-p, j*s+b*d-p] += x[c,i,j] * K[c,o,a,b]"
 GATHER = "y[o,r,q] = (the copies that landed on it) + bias[o]"
 
@@ -30,18 +30,12 @@ def transposed_size(n: int, k: int, s: int, p: int, d: int, op: int) -> int:
 
 
 @dataclass(frozen=True)
-class Spread:
-    """One axis of a transposed convolution: input length n, kernel size k, stride s, padding p,
-    dilation d and output padding op; where the copies land, what is cut, and the output length
-    (named as the size formula names it: H' or W')."""
+class Spread(Axis):
+    """One axis of a transposed convolution: a convolution axis's input length n, kernel size k, stride s,
+    padding p and dilation d, and the output padding op; where the copies land, what is cut, and the
+    output length (named as the size formula names it: H' or W')."""
 
-    name: str
-    n: int
-    k: int
-    s: int
-    p: int
-    d: int
-    op: int
+    op: int = 0
 
     @property
     def full(self) -> int:
