@@ -244,21 +244,25 @@ def test_trace_json_computes_an_rnn_with_explicit_weights(write_scenario, steppe
     assert len(records) - 1 >= 3  # at least one step per time step
 
 
-def test_check_summarises_an_lstm_with_its_parameters(write_scenario, stepper):
+def test_check_summarises_lstm_and_gru_with_their_parameters(write_scenario, stepper):
     path = write_scenario("""
-        title: LSTM over 你个扑该!
+        title: LSTM and GRU over 你个扑该!
         seed: 7
         input:
           text: "你个扑该!"
           embed: 256
         layers:
-          - type: lstm
-            hidden: 128
+          - compare:
+              - type: lstm
+                hidden: 128
+              - type: gru
+                hidden: 128
         """)
     result = stepper("check", path)
     assert result.returncode == 0, result.stderr
-    # 4 x (256 x 128 + 128 x 128 + 128) = 197,120; eight steps per character
-    assert result.stdout == f"{path}: LSTM over 你个扑该! | text (5, 256) -> lstm (5, 128) | 197,120 parameters, 40 steps\n"
+    # LSTM: 4 x (256 x 128 + 128 x 128 + 128) = 197,120; GRU: 3 x 49,280 = 147,840; 8 and 5 steps per character
+    assert result.stdout == (f"{path}: LSTM and GRU over 你个扑该! | text (5, 256) -> compare(lstm (5, 128) | "
+                             "gru (5, 128)) | 344,960 parameters, 65 steps\n")
 
 
 def test_trace_json_computes_an_lstm_with_explicit_weights_and_carries_c(write_scenario, stepper):
@@ -302,6 +306,18 @@ def test_trace_json_computes_an_lstm_with_explicit_weights_and_carries_c(write_s
     assert [r["phase"] for r in steps[:8]] == ["input gate", "forget gate", "candidate", "output gate", "forget",
                                                "admit", "cell", "hidden"]
     assert steps[1]["values"]["f_t"] == [sig(3.0)] and steps[6]["values"]["c_t"] == cs[0]
+
+
+def test_trace_json_gru_output_line_carries_no_cell(write_scenario, stepper):
+    path = write_scenario("""
+        title: A GRU
+        input: {random: {shape: [3, 2]}}
+        layers:
+          - type: gru
+            hidden: 2
+        """)
+    (out,) = outputs(trace_records(stepper, path))
+    assert set(out) == {"event", "layer", "type", "shape", "output"} and out["shape"] == [3, 2]
 
 
 def test_trace_json_cross_correlates_like_pytorch(write_scenario, stepper):

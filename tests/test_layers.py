@@ -21,6 +21,7 @@ from stepper.tui.base import FamilyView
 EXAMPLES = {
     "rnn": ("{text: abc, embed: 3}", "{type: rnn, hidden: 2}"),
     "lstm": ("{text: abc, embed: 3}", "{type: lstm, hidden: 2}"),
+    "gru": ("{text: abc, embed: 3}", "{type: gru, hidden: 2}"),
     "conv2d": ("{random: {shape: [4, 4]}}", "{type: conv2d, kernel_size: 2}"),
     "conv1d": ("{text: abcd, embed: 3}", "{type: conv1d, kernel_size: 2}"),
     "maxpool2d": ("{random: {shape: [4, 4]}}", "{type: maxpool2d, size: 2}"),
@@ -38,7 +39,7 @@ def test_layers_every_declared_type_has_an_example_here():
 def test_layers_types_are_listed_in_their_declared_order():
     orders = [kind.order for kind in kinds().values()]
     assert orders == sorted(orders) and len(set(orders)) == len(orders)
-    assert list(kinds())[:4] == ["rnn", "lstm", "conv2d", "conv1d"]
+    assert list(kinds())[:5] == ["rnn", "lstm", "gru", "conv2d", "conv1d"]
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))

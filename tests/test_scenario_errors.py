@@ -168,7 +168,7 @@ TYPES = [
         input: {array: [1, 2]}
         layers:
           - type: transformer
-        """, 4, 11, ("type is `transformer`", "one of rnn, lstm, conv2d, conv1d")),
+        """, 4, 11, ("type is `transformer`", "one of rnn, lstm, gru, conv2d, conv1d")),
 ]
 
 
@@ -402,7 +402,7 @@ SHAPES = [
 ]
 
 
-# --- gated recurrent layers: lstm ---------------------------------------------------------------
+# --- gated recurrent layers: lstm and gru ---------------------------------------------------------
 
 GATED = [
     Bad("lstm-gate-weight-shape", """
@@ -487,6 +487,38 @@ GATED = [
           - type: lstm
             hidden: 3000
         """, 5, 13, ("W_i would have shape (3000, 3000)", "over stepper's limit of 4,194,304 per array")),
+    Bad("gru-c0", """
+        title: x
+        input: {array: [[1, 2, 3], [4, 5, 6]]}
+        layers:
+          - type: gru
+            hidden: 2
+            weights: {h0: [0, 0], c0: [0, 0]}
+        """, 6, 27, ("unknown key `c0` in gru weights", "h0")),
+    Bad("gru-update-weight-shape", """
+        title: x
+        input: {array: [[1, 2, 3], [4, 5, 6]]}
+        layers:
+          - type: gru
+            hidden: 2
+            weights:
+              U_z: [[1, 2, 3], [4, 5, 6]]
+        """, 7, 12, ("U_z has shape (2, 3)", "U_z must be (3, 2)")),
+    Bad("gru-on-a-vector", """
+        title: x
+        input: {array: [1, 2, 3]}
+        layers:
+          - type: gru
+            hidden: 2
+        """, 4, 5, ("a gru layer takes a (T, I) sequence", "shape (3)")),
+    Bad("gru-step-note-past-the-end", """
+        title: x
+        input: {array: [[1, 2, 3], [4, 5, 6]]}
+        layers:
+          - type: gru
+            hidden: 2
+            step_notes: {10: too late}
+        """, 6, 18, ("step 10 is past the end of this gru layer", "0 to 9")),
 ]
 
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stepper.engine import LSTM, RNN, BatchNorm, Conv1d, Conv2d, Dropout, LayerNorm, Pool2d
+from stepper.engine import GRU, LSTM, RNN, BatchNorm, Conv1d, Conv2d, Dropout, LayerNorm, Pool2d
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -223,10 +223,31 @@ def test_torch_lstm_cell_states_match_step_by_step():
         close(trace.output[k], h[0])
 
 
+@FAST
+@given(recurrent_cases())
+def test_torch_gru_matches_nn_gru_with_b_hn_at_zero(case):
+    seed, T, I, H = case
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    gru = torch.nn.GRU(I, H, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        gru.bias_hh_l0[2 * H:] = 0.0  # b_hn: stepper's candidate has one bias, b_n = b_in
+    x, h0 = rng.normal(size=(T, I)), rng.normal(size=H)
+    theirs, _ = gru(t(x)[None], t(h0)[None, None])
+    # torch: r, z = σ(W_i x + b_i + W_h h + b_h), n = tanh(W_in x + b_in + r (W_hn h + b_hn)),
+    # h' = (1 - z) n + z h, chunked r, z, n
+    ours = GRU(gates_of(gru.weight_ih_l0, 3), gates_of(gru.weight_hh_l0, 3),
+               gates_of(gru.bias_ih_l0 + gru.bias_hh_l0, 3), h0)
+    close(ours.forward(x), theirs[0])
+    close(ours.trace(x).output, theirs[0])
+
+
 def test_torch_gated_parameter_counts_differ_only_by_the_second_biases():
-    lstm = torch.nn.LSTM(256, 128)
+    lstm, gru = torch.nn.LSTM(256, 128), torch.nn.GRU(256, 128)
     assert sum(p.numel() for p in lstm.parameters()) == 197_120 + 4 * 128  # torch keeps b_ih and b_hh
+    assert sum(p.numel() for p in gru.parameters()) == 147_840 + 3 * 128
     assert LSTM(np.zeros((4, 256, 128)), np.zeros((4, 128, 128)), np.zeros((4, 128))).param_count == 197_120
+    assert GRU(np.zeros((3, 256, 128)), np.zeros((3, 128, 128)), np.zeros((3, 128))).param_count == 147_840
 
 
 def test_torch_conv2d_parameter_count_matches():

@@ -1,4 +1,4 @@
-"""The LSTM view, driven with Textual's Pilot: what each phase shows, read off the screen.
+"""The LSTM and GRU views, driven with Textual's Pilot: what each phase shows, read off the screen.
 
 Numbers on screen are compared with the engine's trace (the engine itself is checked against loop
 references and PyTorch in tests/engine).
@@ -58,6 +58,22 @@ async def test_lstm_view_shows_the_last_states_and_parameters(make_app):
         assert all(f"c_{t} {ch}" in text for t, ch in zip(range(1, 6), "你个扑该!"))
         h5 = app.pipeline.traces[0].output[4]
         assert row(text, "h_t")[:15] == [f"{v:+.3f}" for v in h5[:15]]
+
+
+async def test_gru_view_blends_the_candidate_with_the_old_state(make_app):
+    app = make_app("gru_chinese.yaml")
+    trace = app.pipeline.traces[0]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("shift+right", *["right"] * 4)  # t = 2, the blend
+        await pilot.pause()
+        text = screen_text(app)
+        step = trace[9]
+        assert step.phase == "blend"
+        z, n, h_prev = step.values["z_t"][0], step.values["n_t"][0], step.values["h_prev"][0]
+        assert f"h_t[0] = (1 - {z:.4g}) * {n:.4g} + {z:.4g} * {h_prev:.4g} = {trace.output[1][0]:.4g}" in text
+        assert row(text, "z_t update") == [f"{v:.3f}" for v in step.values["z_t"][:9]]
+        assert row(text, "h_2 个") == [f"{v:+.3f}" for v in trace.output[1][:9]]
+        assert "total 147,840 params" in text
 
 
 def test_gate_cells_are_unsigned_fractions_and_other_cells_signed():

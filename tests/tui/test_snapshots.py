@@ -33,6 +33,7 @@ SNAPSHOTS = Path(__file__).parent / "__snapshots__" / Path(__file__).stem
 FAMILIES = {
     "rnn_chinese": "rnn",
     "lstm_chinese": "lstm",
+    "gru_chinese": "gru",
     "conv_edges": "conv",
     "conv_dilated": "conv",
     "conv1d_text": "conv",
