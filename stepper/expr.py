@@ -220,7 +220,7 @@ class Parser:
             self.deeper(at)
             node = self.boolean("or")
             self.depth -= 1
-            self.expect(")", at, "this `(`")
+            self.expect(")", at, "`(`")
             return node
         if kind == "end":
             raise ExprError("the condition ends too soon: a number, a name or `(` should follow", at)
@@ -245,7 +245,7 @@ class Parser:
         kind, found, at = self.take()
         if (kind, found) != ("op", text):
             shown = "the end" if kind == "end" else f"`{found}`"
-            raise ExprError(f"{what} at column {opened + 1} is not closed: expected `{text}`, found {shown}", at)
+            raise ExprError(f"{what} is not closed: expected `{text}`, found {shown}", at)
 
 
 def parse(text: str) -> Node:
