@@ -249,15 +249,17 @@ class ConvTransposeView(FamilyView):
     def summed(cls, ctx: Context) -> str:
         """This output value: the products that landed on it, their sum, and the bias."""
         v = ctx.step.values
-        terms = [f"{val(x)}*{val(k)}" for x, k in zip(v["x"][:3], v["k"][:3])]
+        bias = f"+ bias {val(v['bias'])} = {val(v['result'])}"
+        if not v["x"].size:
+            return f"{cls.where_out(ctx)}: no copy lands here, so 0 {bias}"
+        terms = plus(*(f"{val(x)}*{val(k)}" for x, k in zip(v["x"][:3], v["k"][:3])))
         more = f" + ... ({v['x'].size} products)" if v["x"].size > 3 else ""
-        landed = plus(*terms) + more if terms else "no copy lands here: 0"
-        return f"{cls.where_out(ctx)} = {landed} = {val(v['sum'])}; + bias {val(v['bias'])} = {val(v['result'])}"
+        return f"{cls.where_out(ctx)} = {terms}{more} = {val(v['sum'])}; {bias}"
 
 
-def output_index(axis, at: int) -> str:
-    """The output's own row (or column) number of uncropped position ``at``, or ✂ where the padding crops."""
-    return str(at - axis.p) if axis.p <= at < axis.p + axis.out else CUT
+def output_index(axis, place: int) -> str:
+    """The output's own row (or column) number of uncropped ``place``, or ✂ where the padding crops it."""
+    return str(place - axis.p) if axis.p <= place < axis.p + axis.out else CUT
 
 
 def label_width(trace) -> int:

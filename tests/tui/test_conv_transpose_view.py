@@ -125,3 +125,25 @@ async def test_conv_transpose_view_beside_a_convolution_on_the_same_input(tmp_pa
         text = screen_text(app)
         assert "conv_transpose2d  ▶ stepping" in text and "conv2d  same stage" in text
         assert "OUTPUT y  4x4, drawn uncropped 4x4" in text and "no padding: nothing is cropped" in text
+
+
+def test_conv_transpose_view_formula_where_stride_leaves_gaps(tmp_path):
+    from stepper.tui.base import Context
+    from stepper.tui.conv_transpose_view import ConvTransposeView
+
+    app = app_for(tmp_path, """
+        title: Gaps
+        input: {array: [[1, 2], [3, 4]]}
+        layers:
+          - type: conv_transpose2d
+            kernel: [[2]]
+            bias: 0.5
+            stride: 3
+        """)
+    pipeline = app.pipeline
+    trace = pipeline.traces[0]
+    formula = lambda k: ConvTransposeView.formula(Context(pipeline, 0, trace[k]))  # noqa: E731
+    assert formula(1) == ("x[0,1] = 2: the copy 2 × K lands on rows 0..0, cols 3..3",
+                          "H' = W' = (2-1)*3 - 2*0 + 1*(1-1) + 0 + 1 = 4")
+    assert formula(4 + 1)[0] == "y[0,1]: no copy lands here, so 0 + bias 0.5 = 0.5"
+    assert formula(4 + 3)[0] == "y[0,3] = 2*2 = 4; + bias 0.5 = 4.5"
