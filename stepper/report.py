@@ -107,11 +107,12 @@ def where(step: Step, labels: tuple[str, ...]) -> str:
 
 def write_tables(scenario: Scenario) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     pipeline = scenario.pipeline
-    console.print(f"[bold]{scenario.title}[/]")
+    console.print(f"[bold]{escape(scenario.title)}[/]")
     for i, trace in enumerate(pipeline.traces):
         info = scenario.info[i]
         name = (f"layer {i + 1}: {trace.layer.type} {shape_text(info.input_shape)} -> "
@@ -124,7 +125,8 @@ def write_tables(scenario: Scenario) -> None:
                 table.add_column(col, overflow="fold")
             for k in range(first, last):
                 step = trace[k]
-                table.add_row(str(k), step.phase, where(step, pipeline.labels[i]), step.formula,
-                              short(step.values[step.result]))
+                cells = (str(k), step.phase, where(step, pipeline.labels[i]), step.formula,
+                         short(step.values[step.result]))
+                table.add_row(*map(escape, cells))  # y[i,j] is a formula, not Rich markup
             console.print(table)
         console.print(f"output {shape_text(trace.output.shape)}: {short(trace.output, 8)}\n")

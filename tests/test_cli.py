@@ -476,3 +476,20 @@ def test_cli_numpy_starts_without_a_blas_thread_pool_unless_asked(tmp_path, sett
     result = subprocess.run([sys.executable, "-c", PROBE, "check", str(good)], capture_output=True, text=True,
                             cwd=ROOT, env=env, timeout=60)
     assert result.stdout.splitlines()[-1].split()[:4] == ["0", "True", setting or "1", "True"]
+
+
+def test_trace_table_prints_formulas_and_titles_with_their_brackets(write_scenario, stepper):
+    result = stepper("trace", write_scenario("""
+        title: "Upsampling [stride 2]"
+        input: {array: [[1, 2], [3, 4]]}
+        layers:
+          - type: conv_transpose2d
+            kernel: [[1, 1], [1, 1]]
+            stride: 2
+          - type: conv2d
+            kernel: [[1]]
+        """))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.replace("│", " ")
+    assert out.splitlines()[0] == "Upsampling [stride 2]"
+    assert "y[o, i*s+a*d-p," in out and "y[i,j] = sum(x[window] * K)" in out
