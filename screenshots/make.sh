@@ -19,6 +19,7 @@ $stepper export scenarios/lstm_chinese.yaml --out "$out" --steps 22       # c_3 
 $stepper export scenarios/conv_edges.yaml --out "$out" --steps 20         # the left edge found, the right edge next
 $stepper export scenarios/conv_dilated.yaml --out "$out" --steps 19       # a dilated window reaching into the padding
 $stepper export scenarios/conv1d_text.yaml --out "$out" --steps 3         # a three-word window over the sentence
+$stepper export scenarios/conv_transpose_upsample.yaml --out "$out" --steps 4  # x[1,1]'s copy adding to the earlier ones
 $stepper export scenarios/pooling.yaml --out "$out" --steps 4             # max and average pooling side by side
 $stepper export scenarios/norm_compare.yaml --out "$out" --steps 20       # BatchNorm beside LayerNorm, normalising
 $stepper export scenarios/dropout_textbook.yaml --out "$out" --steps -1   # the textbook mask, all six coins

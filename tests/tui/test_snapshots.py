@@ -38,6 +38,7 @@ FAMILIES = {
     "conv_dilated": "conv",
     "conv1d_text": "conv",
     "pooling": "conv",
+    "conv_transpose_upsample": "conv_transpose",
     "norm_compare": "norm",
     "dropout_textbook": "dropout",
     "pipeline": "rnn-norm-dropout",
