@@ -244,8 +244,8 @@ class Finder:
     def listed(self, i: int, lo: int, hi: int, direction: int) -> int | None:
         """The nearest of layer ``i``'s numbered breakpoints and the added ones in lo..hi."""
         start = self.pipeline.start(i)
-        found = [start + n for n in window(self.marks[i].numbers, lo - start, hi - start, direction)
-                 if start + n not in self.silenced]
+        numbers = [n for n in self.marks[i].numbers if start + n not in self.silenced]
+        found = [start + n for n in window(numbers, lo - start, hi - start, direction)]
         found += window(sorted(self.added), lo, hi, direction)
         if not found:
             return None
