@@ -24,7 +24,6 @@ EXAMPLES = {
     "gru": ("{text: abc, embed: 3}", "{type: gru, hidden: 2}"),
     "conv2d": ("{random: {shape: [4, 4]}}", "{type: conv2d, kernel_size: 2}"),
     "conv1d": ("{text: abcd, embed: 3}", "{type: conv1d, kernel_size: 2}"),
-    "conv_transpose2d": ("{random: {shape: [3, 3]}}", "{type: conv_transpose2d, kernel_size: 3, stride: 2}"),
     "conv_transpose2d": ("{random: {shape: [3, 3]}}", "{type: conv_transpose2d, kernel_size: 2, stride: 2}"),
     "maxpool2d": ("{random: {shape: [4, 4]}}", "{type: maxpool2d, size: 2}"),
     "avgpool2d": ("{random: {shape: [4, 4]}}", "{type: avgpool2d, size: 2}"),
