@@ -7,9 +7,9 @@ not-a-number as `?`, in its cells and in the formula. The number is found in the
 - by memory: an array that is (a view of) the same memory as the step's value (h_t is a row of the
   RNN's output, so h_3 in the unrolled rows hides too);
 - as the output cell the step fills, when the step computes one number (a convolution's y[i,j]);
-- by name and value: an array the trace keeps under the value's own name (a norm's `mean`) at the
-  entries equal to it; and, at the step itself, any other single number equal to it (a sum that the
-  bias leaves unchanged).
+- by name and value: an array the trace keeps under the value's own name (a norm's `mean`), and any
+  array sharing its memory, at the entries equal to it; and, at the step itself, any other single
+  number equal to it (a sum that the bias leaves unchanged).
 """
 
 from __future__ import annotations
@@ -56,6 +56,17 @@ def entry_at(array: np.ndarray, where: int) -> tuple[int, ...] | None:
     return tuple(index) if offset == 0 else None
 
 
+def arrays(trace: Trace) -> list[tuple[str, np.ndarray]]:
+    """The float arrays a trace keeps, by name: its attributes, and the entries of its dicts."""
+    out = []
+    for name, value in vars(trace).items():
+        if isinstance(value, np.ndarray):
+            out.append((name, value))
+        elif isinstance(value, dict):
+            out += [(k, v) for k, v in value.items() if isinstance(v, np.ndarray)]
+    return [(name, a) for name, a in out if a.dtype.kind == "f"]
+
+
 class MaskedTrace:
     """A trace as the views read it, with the hidden number not-a-number wherever it is kept."""
 
@@ -67,6 +78,7 @@ class MaskedTrace:
         self._where = [address(value, np.unravel_index(hidden.index, value.shape))] if value.ndim else []
         if not value.ndim:
             self._where += self.new_cell(step, hidden.value)
+        self._named = [a for a in arrays(trace) if a[0] == hidden.key]  # kept under the value's name
         self._step = self.mask_step(step, itself=True)
 
     def new_cell(self, step: Step, value: float) -> list[int]:
@@ -85,7 +97,8 @@ class MaskedTrace:
         if array.dtype.kind != "f":
             return array
         spots = [i for i in (entry_at(array, w) for w in self._where) if i is not None]
-        same = array == self._hidden.value if name == self._hidden.key else None
+        named = name == self._hidden.key or any(np.may_share_memory(array, a) for _, a in self._named)
+        same = array == self._hidden.value if named else None
         if not spots and (same is None or not same.any()):
             return array
         out = np.array(array)

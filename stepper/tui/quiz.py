@@ -12,7 +12,10 @@ step computes, and `hide_value(k)` hides it on a screen that otherwise behaves a
 
 from __future__ import annotations
 
+import re
+
 from rich.segment import Segment
+from textual import events
 from textual.binding import Binding
 from textual.widgets import Input
 
@@ -25,6 +28,7 @@ from stepper.tui.render import HIDDEN, val
 from stepper.tui.views import CompareView, view_class
 
 WIDTH = 10  # cells of the input: the hidden cell and a little more
+NUMBER_CHARACTERS = "0123456789.eE+-"  # what a prediction is typed with
 
 
 class Prediction(Input):
@@ -40,8 +44,16 @@ class Prediction(Input):
     BINDINGS = [Binding("escape", "skip", "Skip the question")]
 
     def __init__(self) -> None:
-        super().__init__(placeholder=HIDDEN, restrict=r"[-+0-9.eE]*", max_length=MAX_GUESS, id="prediction",
+        super().__init__(placeholder=HIDDEN, restrict=f"[{re.escape(NUMBER_CHARACTERS)}]*", max_length=MAX_GUESS, id="prediction",
                          compact=True)
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        """Only the characters of a number: every other key does what it always does ([ and ] page)."""
+        return character is not None and character in NUMBER_CHARACTERS
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable and not self.check_consume_key(event.key, event.character):
+            event.prevent_default()  # not typed here: the app's keys have it
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -143,7 +155,7 @@ class QuizMixin:
             prediction.focus()
 
     def hidden_cell(self) -> tuple[int, int]:
-        """Where the `?` is on screen: in the view, else in the formula bar."""
+        """Where the `?` is on screen: in the view, else in the formula bar (else beside it: paged out)."""
         view = self.stepped_view()
         if view is not None:
             for y, strip in enumerate(view.strips):
@@ -152,10 +164,11 @@ class QuizMixin:
                 if x is not None and y < region.height:
                     return region.x + x, region.y + y
         formula = self.query_one("#formula")
-        for y, line in enumerate(str(formula.render()).splitlines()):
+        region, lines = formula.content_region, str(formula.render()).splitlines()
+        for y, line in enumerate(lines):
             if f"= {HIDDEN}" in line:
-                return formula.content_region.x + line.index(f"= {HIDDEN}") + 2, formula.content_region.y + y
-        return formula.content_region.x, formula.content_region.y + 1
+                return region.x + line.index(f"= {HIDDEN}") + 2, region.y + y
+        return region.x + (len(lines[0]) + 3 if lines else 0), region.y  # beside the formula's name
 
     def stepped_view(self) -> FamilyView | None:
         """The family view of the layer being stepped (one member of a compare group)."""
