@@ -71,8 +71,9 @@ class ConvTransposeView(FamilyView):
         if ctx.width - max(canvas_w, TEXT) - 2 >= max(input_w, pair_w):
             left = max(input_w, pair_w)
             return left, ctx.width - left - 2, True
-        left = max(min(max(input_w, kernel_w), ctx.width - max(footprint_w, TEXT) - 2), 12)
-        return left, max(ctx.width - left - 2, 10), False
+        keep = max(footprint_w, min(TEXT, ctx.width - 30))  # a narrow view gives up the text first
+        left = max(min(max(input_w, kernel_w), ctx.width - keep - 2), 8)
+        return left, max(ctx.width - left - 2, 8), False
 
     @classmethod
     def kernel_cell(cls, trace) -> int:
@@ -169,6 +170,8 @@ class ConvTransposeView(FamilyView):
         legend = "lit: where this copy lands   ·: no copy yet" if "element" in step.highlight \
             else "y = what landed + bias, row by row"
         notes = [self.cropped_text(rows, cols), legend, SIZE, *size_lines(rows, cols)]
+        room = min(max(len(lit_rows), 3), 4)  # output rows to keep: a short view gives up notes, the last first
+        notes = notes[: max(min(len(notes), ctx.height - 2 - room), 1)]
         rw = Window.covering(lit_rows[0], lit_rows[-1], max(ctx.height - 2 - len(notes), 1), rows.canvas,
                              ctx.pan_rows)
         cw = Window.covering(lit_cols[0], lit_cols[-1], fit(width, cell, label_w), cols.canvas, ctx.pan_cols)

@@ -147,3 +147,16 @@ def test_conv_transpose_view_formula_where_stride_leaves_gaps(tmp_path):
                           "H' = W' = (2-1)*3 - 2*0 + 1*(1-1) + 0 + 1 = 4")
     assert formula(4 + 1)[0] == "y[0,1]: no copy lands here, so 0 + bias 0.5 = 0.5"
     assert formula(4 + 3)[0] == "y[0,3] = 2*2 = 4; + bias 0.5 = 4.5"
+
+
+async def test_conv_transpose_view_at_the_smallest_size_keeps_labels_and_output_rows(make_app):
+    """60x18 leaves the view eight rows: the notes under the output give way, the grid keeps its rows."""
+    app = make_app("conv_transpose_upsample.yaml")
+    async with app.run_test(size=(60, 18)) as pilot:
+        for k in (0, 4, 8, 9, 44):
+            app.go(k)
+            await pilot.pause()
+            text = screen_text(app)
+            assert "INPUT x" in text and "OUTPUT y" in text and "✂ cropped: 1 top" in text, text
+            labels = [line.split()[0] for line in text.splitlines()[4:12] if len(line) > 30 and line.split()]
+            assert sum(label.isdigit() or label == "✂" for label in labels) >= 3, text
