@@ -3,9 +3,10 @@
 #
 #     sh screenshots/make.sh
 #
-# Each line is a plain `stepper export` at the default size (100x30) and theme. tests/test_export.py
-# runs this script into a temporary folder and checks that the committed SVGs are byte for byte what
-# it writes, so the README never shows a screen the program no longer draws.
+# Each line is a plain `stepper export` at the default size (100x30) and theme (with --quiz, the step
+# as a quiz question). tests/test_export.py runs this script into a temporary folder and checks that
+# the committed SVGs are byte for byte what it writes, so the README never shows a screen the program
+# no longer draws.
 # Optional: a folder to write into instead of screenshots/; STEPPER="python -m stepper" to run
 # stepper without uv.
 set -eu
@@ -17,6 +18,7 @@ rm -f "$out"/*.svg
 $stepper export scenarios/rnn_chinese.yaml --out "$out" --steps 11        # h_3 computed, h_1..h_3 unrolled
 $stepper export scenarios/lstm_chinese.yaml --out "$out" --steps 22       # c_3 = kept + written, c_1..c_3 unrolled
 $stepper export scenarios/conv_edges.yaml --out "$out" --steps 20         # the left edge found, the right edge next
+$stepper export scenarios/conv_edges.yaml --out "$out" --steps 13 --quiz  # a quiz question: y[0,2,1] hidden, the products beside it
 $stepper export scenarios/conv_dilated.yaml --out "$out" --steps 19       # a dilated window reaching into the padding
 $stepper export scenarios/conv1d_text.yaml --out "$out" --steps 3         # a three-word window over the sentence
 $stepper export scenarios/conv_transpose_upsample.yaml --out "$out" --steps 4  # x[1,1]'s copy adding to the earlier ones

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--size", default="100x30", metavar="COLSxROWS", help="terminal size, default 100x30")
     export.add_argument("--theme", default=None, help="colour theme")
     export.add_argument("--format", default="svg", choices=("svg", "txt", "both"), help="svg (default), txt or both")
+    export.add_argument("--quiz", action="store_true", help="each step as the question `stepper run --quiz` asks there")
 
     serve = sub.add_parser("serve", help="give a lecture over SSH",
                            description="Serve the scenario over SSH: viewers follow the presenter.")

@@ -112,17 +112,19 @@ def check_theme(theme: str | None, available: Iterable[str]) -> str | None:
     return theme
 
 
-def plan(scenario: Scenario, steps: list[int]) -> list[Shot]:
+def plan(scenario: Scenario, steps: list[int], quiz: bool = False) -> list[Shot]:
     """File names that sort in step order and say the layer (1-based) and the step (1-based, as the
-    header shows it): rnn_chinese-L1-S000007 is the seventh step, in layer 1."""
+    header shows it): rnn_chinese-L1-S000007 is the seventh step, in layer 1 (rnn_chinese-L1-S000007-quiz
+    as a quiz question)."""
     pipeline = scenario.pipeline
     stem = Path(scenario.path).stem
+    suffix = "-quiz" if quiz else ""
     layer_digits = len(str(len(pipeline.layers)))
     step_digits = max(STEP_DIGITS, len(str(len(pipeline))))
     shots = []
     for k in steps:
         layer = pipeline.locate(k).layer
-        shots.append(Shot(k, layer, f"{stem}-L{layer + 1:0{layer_digits}d}-S{k + 1:0{step_digits}d}"))
+        shots.append(Shot(k, layer, f"{stem}-L{layer + 1:0{layer_digits}d}-S{k + 1:0{step_digits}d}{suffix}"))
     return shots
 
 
@@ -171,11 +173,12 @@ async def settle(pilot) -> None:
 
 
 async def photograph(scenario: Scenario, shots: list[Shot], size: tuple[int, int], theme: str | None,
-                     kinds: tuple[str, ...], write: Callable[[Shot, str, str], None]) -> None:
-    """Run one headless app at `size` and hand `write` each shot's file kind and contents."""
+                     kinds: tuple[str, ...], write: Callable[[Shot, str, str], None], quiz: bool = False) -> None:
+    """Run one headless app at `size` and hand `write` each shot's file kind and contents; with
+    ``quiz``, each step as the question `stepper run --quiz` asks there."""
     from stepper.tui import create_app
 
-    app = create_app(scenario, theme=theme)
+    app = create_app(scenario, theme=theme, quiz=quiz)
     app.animation_level = "none"
     total = len(scenario.pipeline)
     async with app.run_test(size=size) as pilot:
@@ -191,7 +194,8 @@ async def photograph(scenario: Scenario, shots: list[Shot], size: tuple[int, int
 
 
 def export(scenario: Scenario, out: Path, steps: list[int], size: tuple[int, int], theme: str | None = None,
-           kinds: tuple[str, ...] = ("svg",), progress: Callable[[], None] | None = None) -> list[Path]:
+           kinds: tuple[str, ...] = ("svg",), progress: Callable[[], None] | None = None,
+           quiz: bool = False) -> list[Path]:
     """Write the chosen steps' screens into `out` (made if missing); return the paths in step order."""
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -203,7 +207,7 @@ def export(scenario: Scenario, out: Path, steps: list[int], size: tuple[int, int
         if progress and kind == kinds[-1]:
             progress()
 
-    asyncio.run(photograph(scenario, plan(scenario, steps), size, theme, kinds, write))
+    asyncio.run(photograph(scenario, plan(scenario, steps, quiz), size, theme, kinds, write, quiz))
     return written
 
 
@@ -211,7 +215,7 @@ def export(scenario: Scenario, out: Path, steps: list[int], size: tuple[int, int
 
 
 def export_command(args: argparse.Namespace) -> int:
-    """`stepper export FILE --out DIR [--steps] [--size] [--theme] [--format]`: 0, or 2 and one line."""
+    """`stepper export FILE --out DIR [--steps] [--size] [--theme] [--format] [--quiz]`: 0, or 2 and one line."""
     stdout, stderr = sys.stdout, sys.stderr  # the headless app redirects these while it runs
     try:
         size = parse_size(args.size)
@@ -237,7 +241,7 @@ def export_command(args: argparse.Namespace) -> int:
 
     kinds = FORMATS[args.format]
     with progress_bar(stderr, f"exporting {Path(args.file).name}", len(steps)) as advance:
-        written = export(scenario, out, steps, size, theme, kinds, advance)
+        written = export(scenario, out, steps, size, theme, kinds, advance, args.quiz)
     first, last = written[0].name, written[-1].name
     span = first if first == last else f"{first} .. {last}"
     print(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {out}: {span}", file=stdout)

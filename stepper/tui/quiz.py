@@ -47,6 +47,10 @@ class Prediction(Input):
         super().__init__(placeholder=HIDDEN, restrict=f"[{re.escape(NUMBER_CHARACTERS)}]*", max_length=MAX_GUESS, id="prediction",
                          compact=True)
 
+    def on_mount(self) -> None:
+        if self.app.animation_level == "none":  # export and snapshots: a steady cursor, the same bytes each time
+            self.cursor_blink = False
+
     def check_consume_key(self, key: str, character: str | None) -> bool:
         """Only the characters of a number: every other key does what it always does ([ and ] page)."""
         return character is not None and character in NUMBER_CHARACTERS

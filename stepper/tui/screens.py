@@ -24,8 +24,11 @@ KEYS = """\
 | r | new dropout sample (fresh coins; the tally counts samples) |
 | e | dropout: switch train / eval mode |
 | f | follow the presenter or explore (SSH viewers) |
+| b | set or clear a breakpoint at this step |
+| n / N | next / previous step where a breakpoint fires (play stops at one too) |
+| Enter / Esc | quiz (`--quiz`): reveal your prediction / skip the question |
 | s | save an SVG screenshot of this screen |
-| Ctrl+P | command palette: go to step, jump to a layer, theme |
+| Ctrl+P | command palette: go to step, jump to a layer, list or clear breakpoints, theme |
 | ? | this help; Escape closes it |
 | q | quit |
 """

@@ -43,16 +43,14 @@ def written(tmp_path: Path, text: str) -> Path:
 
 
 def at_question(k: int, *keys: str):
-    """A run_before hook: go to global step k, let the input settle on the `?` (its cursor still), then
-    press ``keys``."""
+    """A run_before hook: go to global step k, let the input settle on the `?`, then press ``keys``."""
 
     async def go(pilot) -> None:
         await pilot.pause()
         pilot.app.go(k)
         await pilot.pause()
         await pilot.pause()
-        for prediction in pilot.app.screen.query(Prediction):
-            prediction.cursor_blink = False
+        assert pilot.app.screen.query_one(Prediction).cursor_blink is False  # animations off: a steady cursor
         await pilot.press(*keys)
         await pilot.pause()
         pilot.app.clear_notifications()
