@@ -193,18 +193,23 @@ def test_search_stops_at_its_budget_and_resumes(pipeline):
     assert rest.done and rest.hit == 18
 
 
-def test_search_over_a_large_convolution_evaluates_only_what_it_passes(write_scenario):
-    text = """
+def large_convolution(breakpoints: str) -> str:
+    """8 x 128 x 128 = 131,072 steps: a 3x3 kernel, 8 output channels, over a 3x128x128 input."""
+    return textwrap.dedent(f"""
         title: a large convolution
-        input: {random: {shape: [3, 128, 128]}}
+        input: {{random: {{shape: [3, 128, 128]}}}}
         layers:
           - type: conv2d
             kernel_size: 3
             out_channels: 8
             padding: 1
-            breakpoints: [{when: o == 0 and i == 2 and j == 5}, {when: o == 7 and i == 127 and j == 120}]
-        """
-    scenario = load(write_scenario(textwrap.dedent(text)))
+            breakpoints: {breakpoints}
+        """)
+
+
+def test_search_over_a_large_convolution_evaluates_only_what_it_passes(write_scenario):
+    text = large_convolution("[{when: o == 0 and i == 2 and j == 5}, {when: o == 7 and i == 127 and j == 120}]")
+    scenario = load(write_scenario(text))
     assert len(scenario.pipeline) == 131_072
     f = finder_of(scenario)
     assert f.known[0].count(0) == len(scenario.pipeline)  # loading evaluated no step

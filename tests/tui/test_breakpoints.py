@@ -9,6 +9,7 @@ import pytest
 
 from stepper.scenario import load
 from stepper.tui import create_app
+from tests.test_breaks import large_convolution
 from tests.tui.conftest import screen_text
 
 # Two layers: an RNN over four tokens (16 steps, 4 per time step), then a dropout (8 steps).
@@ -123,17 +124,8 @@ async def test_palette_clears_the_breakpoints_set_with_b(app_with):
 
 
 async def test_n_on_a_large_convolution_searches_in_a_thread(write_scenario, tmp_path):
-    text = """
-        title: a large convolution
-        input: {random: {shape: [3, 128, 128]}}
-        layers:
-          - type: conv2d
-            kernel_size: 3
-            out_channels: 8
-            padding: 1
-            breakpoints: [{when: o == 6 and i == 100 and j == 3}]
-        """
-    app = create_app(load(write_scenario(textwrap.dedent(text))), screenshot_dir=tmp_path)
+    text = large_convolution("[{when: o == 6 and i == 100 and j == 3}]")
+    app = create_app(load(write_scenario(text)), screenshot_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("n")
         assert app.position == 0  # the search goes on in a thread; the screen stays live
