@@ -197,8 +197,8 @@ class ScatterTrace(Trace):
         return Step(
             index=k, phase="sum + bias", unit=self.unit_of(k), formula=GATHER,
             highlight={"channel": o, "out": (r, q), "at": at, "from": sources},
-            values={"x": frozen(xs), "k": frozen(ks), "products": frozen(xs * ks), "sum": self.canvas[o, at[0], at[1]],
-                    "bias": self.layer.bias[o], "result": self.grid_values[o, r, q]},
+            values={"xs": frozen(xs), "ks": frozen(ks), "products": frozen(xs * ks),
+                    "sum": self.canvas[o, at[0], at[1]], "bias": self.layer.bias[o], "result": self.grid_values[o, r, q]},
             output=self.output, done=o * self.rows.out * self.cols.out + r * self.cols.out + q + 1,
             result="result", note=self.layer.note_for(k),
         )

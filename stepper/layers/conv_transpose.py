@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from stepper.layers import MAX_ARRAY, Built, Kind, Source
 from stepper.yamlread import shape_text as _fmt
+
+if TYPE_CHECKING:
+    from stepper.engine import Step
 
 KEYS = ("kernel", "kernel_size", "out_channels", "bias", "stride", "padding", "output_padding", "dilation")
 GEOMETRY = (("stride", 1, 1), ("padding", 0, 0), ("output_padding", 0, 0), ("dilation", 1, 1))  # default, least
@@ -80,7 +85,22 @@ def leaves_output(src: Source, axes) -> None:
                             f"use padding at most {(axis.full + axis.op - 1) // 2}")
 
 
+def places(step: Step) -> dict[str, int]:
+    """Where a step is, as the screen writes it (from 0): the input value x[c,i,j] that scatters into
+    output channel o, or the output value y[o,r,q]."""
+    h = step.highlight
+    if "element" in h:
+        c, i, j = h["element"]
+        return {"o": int(h["channel"]), "c": int(c), "i": int(i), "j": int(j)}
+    return {"o": int(h["channel"]), "r": int(h["out"][0]), "q": int(h["out"][1])}
+
+
+def output_value(step: Step) -> tuple[str, int] | None:
+    """The number a step computes: an output value; a scatter step's copy is a whole grid of them."""
+    return ("result", 0) if "out" in step.highlight else None
+
+
 KINDS = (
     Kind("conv_transpose2d", 22, KEYS, read_conv_transpose, engine="stepper.engine.conv_transpose:ConvTranspose2d",
-         view="stepper.tui.conv_transpose_view:ConvTransposeView"),
+         view="stepper.tui.conv_transpose_view:ConvTransposeView", places=places, computes=output_value),
 )

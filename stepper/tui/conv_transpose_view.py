@@ -175,9 +175,9 @@ class ConvTransposeView(FamilyView):
         rw = Window.covering(lit_rows[0], lit_rows[-1], max(ctx.height - 2 - len(notes), 1), rows.canvas,
                              ctx.pan_rows)
         cw = Window.covering(lit_cols[0], lit_cols[-1], fit(width, cell, label_w), cols.canvas, ctx.pan_cols)
-        sums = self.sums(ctx, range(rw.start, rw.stop), range(cw.start, cw.stop))
+        sums, reached = self.sums(ctx, range(rw.start, rw.stop), range(cw.start, cw.stop))
         lit = set(lit_rows), set(lit_cols)
-        grid = Canvas(lambda r, q: None if np.isnan(v := sums[r - rw.start, q - cw.start]) else v,
+        grid = Canvas(lambda r, q: sums[r - rw.start, q - cw.start] if reached[r - rw.start, q - cw.start] else None,
                       range(rw.start, rw.stop), range(cw.start, cw.stop), cell=cell, scale=scale_of(trace.canvas),
                       marked=lambda r, q: r in lit[0] and q in lit[1],
                       row_labels=lambda r: output_index(rows, r), label_width=label_w,
@@ -189,21 +189,22 @@ class ConvTransposeView(FamilyView):
                      *(Text(line, style="dim") for line in notes))
 
     @staticmethod
-    def sums(ctx: Context, rows: range, cols: range) -> np.ndarray:
-        """The uncropped output's ``rows`` x ``cols`` as this step leaves them (NaN where no copy has landed):
-        the running sums while values scatter; then the sums, with the bias added to the output values
-        done so far."""
+    def sums(ctx: Context, rows: range, cols: range) -> tuple[np.ndarray, np.ndarray]:
+        """The uncropped output's ``rows`` x ``cols`` as this step leaves them, and where a copy has
+        landed: the running sums while values scatter; then the sums, and the output values done so
+        far (the trace's own, so a quiz's hidden value stays hidden)."""
         trace, step = ctx.trace, ctx.step
         o = step.highlight["channel"]
         if "element" in step.highlight:
             sums, count = trace.running(o, step.index - o * trace.per_channel + 1, rows, cols)
-            return np.where(count > 0, sums, np.nan)
+            return sums, count > 0
         r = np.asarray(rows)[:, None] - trace.rows.p  # output rows and columns
         q = np.asarray(cols)[None, :] - trace.cols.p
         inside = (r >= 0) & (r < trace.rows.out) & (q >= 0) & (q < trace.cols.out)
         done = inside & (r * trace.cols.out + q < step.done - o * trace.rows.out * trace.cols.out)
+        outputs = trace.grid_values[o][np.clip(r, 0, trace.rows.out - 1), np.clip(q, 0, trace.cols.out - 1)]
         sums = trace.canvas[o][np.ix_(rows, cols)]
-        return np.where(done, sums + trace.layer.bias[o], sums)
+        return np.where(done, outputs, sums), np.ones(sums.shape, dtype=bool)
 
     @staticmethod
     def column_header(cols, shown: range, cell: int, label: int) -> Row:
@@ -253,10 +254,10 @@ class ConvTransposeView(FamilyView):
         """This output value: the products that landed on it, their sum, and the bias."""
         v = ctx.step.values
         bias = f"+ bias {val(v['bias'])} = {val(v['result'])}"
-        if not v["x"].size:
+        if not v["xs"].size:
             return f"{cls.where_out(ctx)}: no copy lands here, so 0 {bias}"
-        terms = plus(*(f"{val(x)}*{val(k)}" for x, k in zip(v["x"][:3], v["k"][:3])))
-        more = f" + ... ({v['x'].size} products)" if v["x"].size > 3 else ""
+        terms = plus(*(f"{val(x)}*{val(k)}" for x, k in zip(v["xs"][:3], v["ks"][:3])))
+        more = f" + ... ({v['xs'].size} products)" if v["xs"].size > 3 else ""
         return f"{cls.where_out(ctx)} = {terms}{more} = {val(v['sum'])}; {bias}"
 
 

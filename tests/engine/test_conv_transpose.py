@@ -150,7 +150,7 @@ def test_conv_transpose2d_steps_scatter_each_value_then_add_the_bias_per_output(
     centre = steps[4 + 4]  # y[1, 1]: every value's copy reaches it
     assert centre.highlight["out"] == (1, 1) and len(centre.highlight["from"]) == 4
     assert centre.values["sum"] == 10 and centre.values["result"] == 10.5
-    assert sorted(centre.values["x"]) == [1, 2, 3, 4]
+    assert sorted(centre.values["xs"]) == [1, 2, 3, 4] and list(centre.values["ks"]) == [1, 1, 1, 1]
     assert [s.done for s in steps] == [0] * 4 + list(range(1, 10))
 
 

@@ -162,3 +162,22 @@ async def test_conv_transpose_view_at_the_smallest_size_keeps_labels_and_output_
             at = next(line.index("OUTPUT y") for line in lines if "OUTPUT y" in line)
             labels = [line[at : at + 3].strip() for line in lines[5:12]]  # the output's row labels
             assert sum(label.isdigit() or label == "✂" for label in labels) >= 3, text
+
+
+async def test_conv_transpose_view_quiz_hides_the_output_value_in_the_grid_and_the_formula(tmp_path):
+    from stepper.scenario import load as load_scenario
+
+    from tests.tui.conftest import SCENARIOS
+
+    app = create_app(load_scenario(str(SCENARIOS / "conv_transpose_upsample.yaml")), screenshot_dir=tmp_path,
+                     quiz=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.question is None  # a scatter step lands a whole copy: it asks nothing
+        app.go(10)  # y[0,1] = 8*0.5 + 4*0.5 = 6
+        await pilot.pause()
+        assert app.question == 10
+        text = screen_text(app)
+        assert "y[0,1] = 8*0.5 + 4*0.5 = ?; + bias 0 = ?" in text
+        (row,) = [" ".join(line.split()) for line in text.splitlines()[4:18] if "?" in line]
+        assert row.endswith("0 +2 +4 ? 4 0 0"), row  # output row 0: ✂'d +2, y[0,0] = 4, the hidden y[0,1]...
