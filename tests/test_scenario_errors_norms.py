@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from stepper.layers import COMMON
 from stepper.scenario import ScenarioError, load
 from tests.test_scenario_errors import assert_refused
 
@@ -27,6 +28,12 @@ class Bad:
 
 BATCH = "title: x\ninput: {random: {shape: [4, 3]}}\nlayers:\n  - type: batchnorm\n"
 IMAGES = "title: x\ninput: {random: {shape: [2, 4, 3]}}\nlayers:\n"
+
+
+def known(*keys: str) -> str:
+    """The keys an unknown key's message lists: those every layer takes, then the type's own."""
+    return "known keys: " + ", ".join(COMMON + keys)
+
 
 CASES = [
     # --- groupnorm ---
@@ -66,13 +73,14 @@ CASES = [
     Bad("instancenorm-gamma-shape", IMAGES + "  - type: instancenorm\n    gamma: [1, 1, 1]\n", 5, 12,
         "gamma has shape (3), but there are 4 channels: give one number or a list of 4"),
     Bad("instancenorm-groups", IMAGES + "  - type: instancenorm\n    groups: 2\n", 5, 5,
-        "unknown key `groups` in an instancenorm layer: known keys: type, notes, step_notes, eps, gamma, beta"),
+        "unknown key `groups` in an instancenorm layer: " + known("eps", "gamma", "beta")),
     # --- rmsnorm ---
     Bad("rmsnorm-gamma-shape", "title: x\ninput: {random: {shape: [4, 3]}}\nlayers:\n  - type: rmsnorm\n"
         "    gamma: [1, 2, 3, 4]\n", 5, 12,
         "gamma has shape (4), but there are 3 features in the last axis: give one number or a list of 3"),
     Bad("rmsnorm-has-no-beta", "title: x\ninput: {random: {shape: [4, 3]}}\nlayers:\n  - type: rmsnorm\n"
-        "    beta: 0\n", 5, 5, "unknown key `beta` in an rmsnorm layer: known keys: type, notes, step_notes, eps, gamma"),
+        "    beta: 0\n", 5, 5,
+        "unknown key `beta` in an rmsnorm layer: " + known("eps", "gamma")),
     Bad("rmsnorm-eps-zero", "title: x\ninput: {random: {shape: [4, 3]}}\nlayers:\n  - type: rmsnorm\n"
         "    eps: 0\n", 5, 10, "eps is 0; it must be above 0 (rmsnorm's default is 1e-6)"),
     # --- batchnorm's train and eval ---
@@ -102,8 +110,8 @@ CASES = [
         "output would be beta whatever the input; a batch needs at least 2 samples (or `mode: eval`, which uses "
         "running_mean and running_var)"),
     Bad("batchnorm-groups", BATCH + "    groups: 2\n", 5, 5,
-        "unknown key `groups` in a batchnorm layer: known keys: type, notes, step_notes, eps, gamma, beta, mode, "
-        "momentum, running_mean, running_var"),
+        "unknown key `groups` in a batchnorm layer: " + known("eps", "gamma", "beta", "mode", "momentum",
+                                                              "running_mean", "running_var")),
     Bad("batchnorm-runing-mean-misspelt", BATCH + "    runing_mean: 0\n", 5, 5,
         "unknown key `runing_mean` in a batchnorm layer: did you mean `running_mean`?"),
 ]

@@ -27,6 +27,11 @@ class ChannelNorm(Norm):
     def stat_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         return shape[0], self.per_sample(shape[1])
 
+    def locate(self, g: int, shape: tuple[int, ...]) -> dict[str, int]:
+        """Statistic ``g`` as its sample and its group (or channel) within the sample."""
+        n, part = divmod(g, self.per_sample(shape[1]))
+        return {"sample": n, "part": part}
+
     def matrix(self, x):
         return x.reshape(x.shape[0] * self.per_sample(x.shape[1]), -1)
 

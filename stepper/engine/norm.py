@@ -102,6 +102,10 @@ class Norm(Layer):
         """Values a kind adds to step (phase ``p``, group ``g``) besides the four formulas'."""
         return {}
 
+    def locate(self, g: int, shape: tuple[int, ...]) -> dict[str, int]:
+        """Where statistic ``g`` is, beyond its number, for a step's highlight (counted from 0)."""
+        return {}
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         return self.unmatrix(self.statistics(x)["y"], x.shape)
@@ -264,7 +268,8 @@ class NormTrace(Trace):
             phase=phase,
             unit=p,
             formula=layer.formula(phase),
-            highlight={"group": g, "axis": layer.axis_name, "known": g + 1 if p == 0 else self.group_total},
+            highlight={"group": g, "axis": layer.axis_name, "known": g + 1 if p == 0 else self.group_total,
+                       **layer.locate(g, self.input.shape)},
             values=values,
             output=self.output,
             done=(g + 1) * members if p == 3 else 0,

@@ -114,15 +114,21 @@ def root_mean_square(trace):
     return {"rms": trace.stats["rms"]}
 
 
+def within_sample(part: str):
+    """Where a GroupNorm or InstanceNorm step is: its sample and its group or channel, from 1."""
+    return lambda step: {"sample": step.highlight["sample"] + 1, part: step.highlight["part"] + 1}
+
+
 KINDS = (
     Kind("batchnorm", 40, BATCH_KEYS, read_batchnorm, engine="stepper.engine.norm:BatchNorm",
          view="stepper.tui.norm_view:BatchNormView", carries=batch_statistics),
     Kind("layernorm", 41, KEYS, read_layernorm, engine="stepper.engine.norm:LayerNorm",
          view="stepper.tui.norm_view:LayerNormView", carries=statistics),
     Kind("instancenorm", 42, KEYS, read_instancenorm, engine="stepper.engine.groupnorm:InstanceNorm",
-         view="stepper.tui.norm_view:InstanceNormView", carries=statistics, article="an"),
+         view="stepper.tui.groupnorm_view:InstanceNormView", carries=statistics, places=within_sample("channel"),
+         article="an"),
     Kind("groupnorm", 43, ("groups",) + KEYS, read_groupnorm, engine="stepper.engine.groupnorm:GroupNorm",
-         view="stepper.tui.norm_view:GroupNormView", carries=statistics),
+         view="stepper.tui.groupnorm_view:GroupNormView", carries=statistics, places=within_sample("group")),
     Kind("rmsnorm", 44, ("eps", "gamma"), read_rmsnorm, engine="stepper.engine.norm:RMSNorm",
          view="stepper.tui.norm_view:RMSNormView", carries=root_mean_square, article="an"),
 )

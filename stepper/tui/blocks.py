@@ -1,9 +1,10 @@
 """An (N, C, ...) batch drawn small: a band of rows per sample, a block per channel.
 
-Sample n's channels stand side by side (│ marks where one ends), each an H x W block of its positions (an (N, C, L) batch has
-blocks one row high, an (N, C) batch blocks of one cell), so the values one statistic is taken over
-are seen at once: a channel's blocks down every band (BatchNorm), one block (InstanceNorm),
-neighbouring blocks of one band (GroupNorm), one row of each block (LayerNorm over the last axis).
+Sample n's channels stand side by side (│ marks where one begins), each an H x W block of its
+positions (an (N, C, L) batch has blocks one row high, an (N, C) batch blocks of one cell), so the
+values one statistic is taken over are seen at once: a channel's blocks down every band
+(BatchNorm), one block (InstanceNorm), neighbouring blocks of one band (GroupNorm), one row of each
+block (LayerNorm over the last axis).
 
 With room, every cell prints its number. Narrow (a member of a four-way compare), a cell is one or
 two characters: ■ for the values the current statistic is taken over, · for the rest, coloured by
@@ -67,7 +68,8 @@ def block_rows(values: np.ndarray, lit: np.ndarray, fresh: np.ndarray, layout: F
     scale = max(scale_of(values[fresh]), 1e-12) if fresh.any() else 1.0
     head: list[Piece] = [(" " * layout.label, None)]
     for c in chans:
-        head.append((f"{'│' if layout.numbers else ' '}c{c + 1}".ljust(layout.block_width(w))[: layout.block_width(w)], HEAD))
+        name = f"{'│' if layout.numbers else ' '}c{c + 1}"
+        head.append((name.ljust(layout.block_width(w))[: layout.block_width(w)], HEAD))
     rows = [Row(head)]
     for n in range(bands.start, bands.stop):
         for r in range(h):

@@ -3,8 +3,9 @@ its phase arrives.
 
 A table of samples down the rows and features across: BatchNorm reduces a column, LayerNorm and
 RMSNorm a row, and the statistics sit beside what they summarise. An (N, C, H, W) batch, and every
-GroupNorm and InstanceNorm input, is drawn as blocks instead (blocks.py): a band per sample, a block
-per channel, so a channel across the batch, one block or a group of neighbouring blocks lights up.
+GroupNorm and InstanceNorm input (groupnorm_view.py), is drawn as blocks instead (blocks.py): a band
+per sample, a block per channel, so a channel across the batch, one block or a group of neighbouring
+blocks lights up.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ class NormView(FamilyView):
 
         cols = list(range(cw.start, cw.stop)) + (list(range(x.shape[1], x.shape[1] + extra)) if not bn else [])
         head = self.header(cols, x.shape[1], cell, [row.label for row in stats])
-        out = [title("x", f"{self.legend(trace)}rows {rw.label()}, cols {cw.label()}"), head,
+        legend = self.legend(trace) or "samples x features: "
+        out = [title("x", f"{legend}rows {rw.label()}, cols {cw.label()}"), head,
                Grid(value, range(rw.start, rw.stop), cols, cell=cell, scale=scale_of(x), marked=marked,
                     row_labels=lambda r: self.row_label(ctx, r, bn), label_width=LABEL)]
         if bn:
@@ -175,7 +177,7 @@ class NormView(FamilyView):
         if not numbers:
             return f"over {','.join(self.axes(trace))}"
         over = f"over {', '.join(self.axes(trace))}"
-        return f"samples {bands.label()}, channels {channels.label()}; each statistic {over}"
+        return f"{self.legend(trace)}samples {bands.label()}, channels {channels.label()}; each statistic {over}"
 
     @staticmethod
     def axes(trace) -> tuple[str, ...]:
@@ -204,8 +206,8 @@ class NormView(FamilyView):
         return [first, Text(f"{self.short(trace, g)} {stats[p].label} {val(stats[p].values[g])}", no_wrap=True)]
 
     def legend(self, trace) -> str:
-        """The start of the table's title."""
-        return "samples x features: "
+        """What the statistics' rows are, when a kind has more than the two (the start of the title)."""
+        return ""
 
     def row_label(self, ctx: Context, r: int, bn: bool) -> str:
         if ctx.labels and r < len(ctx.labels) and (not bn or ctx.trace.input.ndim == 2):
@@ -236,7 +238,8 @@ class NormView(FamilyView):
         xs = v["x"]
         m = xs.size
         if step.phase == "mean":
-            return f"mean[{what}] = ({plus(*(val(a) for a in xs[:5]))}{' + ...' if m > 5 else ''}) / {m} = {val(v['mean'])}"
+            terms = plus(*(val(a) for a in xs[:5])) + (" + ..." if m > 5 else "")
+            return f"mean[{what}] = ({terms}) / {m} = {val(v['mean'])}"
         if step.phase == "var":
             sq = " + ".join(f"({plus(val(a), val(-v['mean']))})^2" for a in xs[:2]) + (" + ..." if m > 2 else "")
             return f"var[{what}] = ({sq}) / {m} = {val(v['var'])}"
@@ -246,7 +249,8 @@ class NormView(FamilyView):
         gamma, beta = np.unique(v["gamma"]), np.unique(v["beta"])
         gs = val(gamma[0]) if gamma.size == 1 else "gamma"
         bs = val(beta[0]) if beta.size == 1 else "beta"
-        return f"y[{what}] = {gs} * x_hat + {bs} = " + ", ".join(val(a) for a in v["y"][:4]) + (", ..." if m > 4 else "")
+        ys = ", ".join(val(a) for a in v["y"][:4]) + (", ..." if m > 4 else "")
+        return f"y[{what}] = {gs} * x_hat + {bs} = {ys}"
 
 
 class BatchNormView(NormView):
@@ -304,7 +308,7 @@ class BatchNormView(NormView):
         if layer.mode == "eval":
             own = v.get("batch_var" if step.phase == "var" else "batch_mean")
             if step.phase == "var" and own == 0:
-                return "this batch alone has var 0: x - mean = 0 for any x, so with it every y would be beta"
+                return "this batch alone has var 0: x - mean = 0, so with it every y would be beta"
             return f"eval: the running statistic, not this batch's own ({step.phase} {val(own)})"
         k = layer.momentum
         if step.phase == "mean":
@@ -325,10 +329,20 @@ class BatchNormView(NormView):
 class LayerNormView(NormView):
     across_batch = False
 
-    @staticmethod
-    def reduces(trace) -> str:
-        n = trace.input.shape
-        return f"LayerNorm: per sample, across its {n[-1]} features (last axis, eps {trace.layer.eps:g})"
+    @classmethod
+    def where(cls, trace, g: int) -> str:
+        return cls.short(trace, g) if cls.blocks(trace) else NormView.where(trace, g)
+
+    @classmethod
+    def reduces(cls, trace) -> str:
+        return f"LayerNorm: {cls.per_sample(trace)} (last axis, eps {trace.layer.eps:g})"
+
+    @classmethod
+    def per_sample(cls, trace) -> str:
+        w = trace.input.shape[-1]
+        if cls.blocks(trace):
+            return f"per row (n, c, h), across its {w} values"
+        return f"per sample, across its {w} features"
 
     @staticmethod
     def short(trace, g: int) -> str:
@@ -344,11 +358,9 @@ class RMSNormView(LayerNormView):
 
     labels = ("ms", "rms")
 
-    @staticmethod
-    def reduces(trace) -> str:
-        n = trace.input.shape
-        return (f"RMSNorm: per sample, across its {n[-1]} features (last axis, eps {trace.layer.eps:g}); "
-                "no mean is subtracted")
+    @classmethod
+    def reduces(cls, trace) -> str:
+        return f"RMSNorm: {cls.per_sample(trace)} (last axis, eps {trace.layer.eps:g}); no mean is subtracted"
 
     @classmethod
     def context(cls, trace, step) -> str:
@@ -356,8 +368,7 @@ class RMSNormView(LayerNormView):
         if step.phase in ("rms", "normalise"):
             mean = float(np.mean(v["x"]))
             var = float(np.mean((v["x"] - mean) ** 2))
-            return (f"ms = mean^2 + var = {val(mean)}^2 + {val(var)}: the mean stays in x_hat "
-                    f"(LayerNorm would subtract {val(mean)})")
+            return f"ms = mean^2 + var = {val(mean)}^2 + {val(var)}: mean {val(mean)} kept (LayerNorm subtracts it)"
         return cls.reduces(trace)
 
     @staticmethod
@@ -376,54 +387,3 @@ class RMSNormView(LayerNormView):
         gamma = np.unique(v["gamma"])
         gs = val(gamma[0]) if gamma.size == 1 else "gamma"
         return f"y[{what}] = {gs} * x_hat = " + ", ".join(val(a) for a in v["y"][:4]) + more(4)
-
-
-class ChannelNormView(NormView):
-    """GroupNorm and InstanceNorm: always blocks, a statistic per sample and group of channels."""
-
-    across_batch = False
-
-    @staticmethod
-    def blocks(trace) -> bool:
-        return True
-
-    @staticmethod
-    def where(trace, g: int) -> str:
-        n, j = divmod(g, trace.stat_shape[1])
-        return f"sample {n + 1} {trace.layer.axis_name if trace.layer.type == 'groupnorm' else 'channel'} {j + 1}"
-
-
-class GroupNormView(ChannelNormView):
-    @staticmethod
-    def axes(trace) -> tuple[str, ...]:
-        size = trace.input.shape[1] // trace.layer.groups
-        return (f"{size} c" if size > 1 else "c", *positions(trace.input.ndim))
-
-    @staticmethod
-    def short(trace, g: int) -> str:
-        n, j = divmod(g, trace.stat_shape[1])
-        return f"n{n + 1}g{j + 1}"
-
-    @staticmethod
-    def reduces(trace) -> str:
-        n, groups = trace.input.shape, trace.layer.groups
-        size = n[1] // groups
-        where = f"{size} channel{'s' if size > 1 else ''}" + (" and their positions" if len(n) > 2 else "")
-        return f"GroupNorm: per sample, {groups} groups of {where} (eps {trace.layer.eps:g})"
-
-
-class InstanceNormView(ChannelNormView):
-    @staticmethod
-    def axes(trace) -> tuple[str, ...]:
-        return positions(trace.input.ndim)
-
-    @staticmethod
-    def short(trace, g: int) -> str:
-        n, j = divmod(g, trace.stat_shape[1])
-        return f"n{n + 1}c{j + 1}"
-
-    @staticmethod
-    def reduces(trace) -> str:
-        n = trace.input.shape
-        return (f"InstanceNorm: per sample, per channel, over its {int(np.prod(n[2:]))} positions "
-                f"(eps {trace.layer.eps:g})")

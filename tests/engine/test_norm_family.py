@@ -343,7 +343,8 @@ def test_norm_family_every_step_matches_reference(case):
                         "x_hat": [x[i] / math.sqrt(ms + layer.eps) for i in members]}
         else:
             mean, var = np.asarray(reference[1]).ravel()[g], np.asarray(reference[2]).ravel()[g]
-            expected = {"mean": mean, "var": var, "x_hat": [(x[i] - mean) / math.sqrt(var + layer.eps) for i in members]}
+            x_hat = [(x[i] - mean) / math.sqrt(var + layer.eps) for i in members]
+            expected = {"mean": mean, "var": var, "x_hat": x_hat}
         expected["y"] = [y[i] for i in members]
         close(step.values[step.result], expected[step.result])
         assert (second in step.values) == (phase >= 1) and (first in step.values)
