@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from stepper.scenario import load
-from stepper.tui import create_app
+from tests.tui.test_snapshots import SCENARIOS, at_step, make_app
 
-SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "conv_transpose_upsample.yaml"
+SCENARIO = SCENARIOS / "conv_transpose_upsample.yaml"
 STEPS = {"overlap": 4, "last-scatter": 8, "sums": 10}
 CASES = [(where, (80, 24)) for where in STEPS] + [(where, (120, 40)) for where in ("overlap", "last-scatter")]
 
@@ -49,27 +48,10 @@ LARGE = """
     """
 
 
-def make_app(path: Path | str):
-    app = create_app(load(str(path)))
-    app.animation_level = "none"  # no transitions half-way through a screenshot
-    return app
-
-
 def written(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "scenario.yaml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
-
-
-def at_step(k: int):
-    """A run_before hook: once the first screen is drawn, move to global step k and let it draw."""
-
-    async def go(pilot) -> None:
-        await pilot.pause()
-        pilot.app.go(k)
-        await pilot.pause()
-
-    return go
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"conv_transpose-upsample-{c[0]}-{c[1][0]}x{c[1][1]}")
