@@ -24,7 +24,7 @@ LABEL = 6
 
 
 class StatRow(NamedTuple):
-    """One statistic per group, and which of them are known yet; ``lit`` is the group being computed."""
+    """One statistic per group, and which of them are known yet; ``lit`` is the group the step is at."""
 
     label: str
     values: np.ndarray
@@ -64,8 +64,8 @@ class NormView(FamilyView):
     def stat_rows(cls, trace, p: int, g: int) -> list[StatRow]:
         total = trace.group_total
         first, second = known(p, g, total)
-        return [StatRow(cls.labels[0], trace.first, upto(first, total), g if p == 0 else None),
-                StatRow(cls.labels[1], trace.second, upto(second, total), g if p == 1 else None)]
+        return [StatRow(cls.labels[0], trace.first, upto(first, total), g),
+                StatRow(cls.labels[1], trace.second, upto(second, total), g)]
 
     @staticmethod
     def where(trace, g: int) -> str:
@@ -271,7 +271,7 @@ class BatchNormView(NormView):
         rows = super().stat_rows(trace, p, g)
         for row, name, old in zip(list(rows), ("running_mean", "running_var"), before):
             rows.append(StatRow("r " + row.label, np.where(row.known, s[name], old), np.ones_like(row.known),
-                                row.lit))
+                                g if p < 2 else None))
         return rows
 
     @staticmethod
