@@ -24,5 +24,6 @@ $stepper export scenarios/conv1d_text.yaml --out "$out" --steps 3         # a th
 $stepper export scenarios/conv_transpose_upsample.yaml --out "$out" --steps 4  # x[1,1]'s copy adding to the earlier ones
 $stepper export scenarios/pooling.yaml --out "$out" --steps 4             # max and average pooling side by side
 $stepper export scenarios/norm_compare.yaml --out "$out" --steps 20       # BatchNorm beside LayerNorm, normalising
+$stepper export scenarios/norm_family.yaml --out "$out" --steps 0         # the four norms' first statistics, as in the figure
 $stepper export scenarios/dropout_textbook.yaml --out "$out" --steps -1   # the textbook mask, all six coins
 $stepper export scenarios/pipeline.yaml --out "$out" --steps 29           # LayerNorm on the RNN's states, per character

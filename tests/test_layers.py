@@ -29,6 +29,9 @@ EXAMPLES = {
     "avgpool2d": ("{random: {shape: [4, 4]}}", "{type: avgpool2d, size: 2}"),
     "batchnorm": ("{random: {shape: [3, 2]}}", "{type: batchnorm}"),
     "layernorm": ("{random: {shape: [3, 2]}}", "{type: layernorm}"),
+    "instancenorm": ("{random: {shape: [2, 3, 4]}}", "{type: instancenorm}"),
+    "groupnorm": ("{random: {shape: [2, 4, 3]}}", "{type: groupnorm, groups: 2}"),
+    "rmsnorm": ("{random: {shape: [3, 2]}}", "{type: rmsnorm}"),
     "dropout": ("{random: {shape: [3, 2]}}", "{type: dropout}"),
 }
 

@@ -40,6 +40,10 @@ FAMILIES = {
     "pooling": "conv",
     "conv_transpose_upsample": "conv_transpose",
     "norm_compare": "norm",
+    "norm_family": "norm",
+    "rmsnorm_vs_layernorm": "norm",
+    "batchnorm_train_eval": "norm",
+    "batchnorm_one_example": "norm",
     "dropout_textbook": "dropout",
     "pipeline": "rnn-norm-dropout",
 }
