@@ -115,14 +115,11 @@ class NormView(FamilyView):
                 return stats[c - x.shape[1]].at(r)
             return x[r, c]
 
-        def marked(r: int, c: int) -> bool:
-            return lit(r, c) if c < x.shape[1] else (r == g and stats[c - x.shape[1]].lit is not None)
-
         cols = list(range(cw.start, cw.stop)) + (list(range(x.shape[1], x.shape[1] + extra)) if not bn else [])
         head = self.header(cols, x.shape[1], cell, [row.label for row in stats])
         legend = self.legend(trace) or "samples x features: "
         out = [title("x", f"{legend}rows {rw.label()}, cols {cw.label()}"), head,
-               Grid(value, range(rw.start, rw.stop), cols, cell=cell, scale=scale_of(x), marked=marked,
+               Grid(value, range(rw.start, rw.stop), cols, cell=cell, scale=scale_of(x), marked=lit,
                     row_labels=lambda r: self.row_label(ctx, r, bn), label_width=LABEL)]
         if bn:
             for row in stats:
@@ -156,7 +153,7 @@ class NormView(FamilyView):
         under = len(stats) + 1 if strip else 2
         bands = Window.around(n, max((ctx.height - 2 - under) // h, 1), values.shape[0], ctx.pan_rows)
         shown = ("x", "x_hat", "y")[max(p - 1, 0)]
-        out = [title(shown, self.block_title(trace, p, layout.numbers, bands, layout.channels)),
+        out = [title(shown, self.block_title(trace, layout.numbers, bands, layout.channels)),
                *block_rows(values, lit, fresh, layout, bands)]
         return out + (self.stat_strip(trace, stats, g, ctx.width) if strip else self.stat_summary(trace, p, g, stats))
 
@@ -173,7 +170,7 @@ class NormView(FamilyView):
         fresh = np.broadcast_to(done[:, None], s[now].shape)
         return as_blocks(layer.unmatrix(rows, shape)), as_blocks(layer.unmatrix(fresh, shape))
 
-    def block_title(self, trace, p: int, numbers: bool, bands: Window, channels: Window) -> str:
+    def block_title(self, trace, numbers: bool, bands: Window, channels: Window) -> str:
         if not numbers:
             return f"over {','.join(self.axes(trace))}"
         over = f"over {', '.join(self.axes(trace))}"
