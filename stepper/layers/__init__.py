@@ -77,6 +77,10 @@ def places(step: Step) -> dict[str, int]:
     return out
 
 
+def reveals_nothing(step: Step) -> tuple[str, ...]:
+    return ()
+
+
 def result_entry(step: Step) -> tuple[str, int] | None:
     """The number a step computes: its result when that is one number (an output cell, a mean), else
     the result's first entry (h_t[0] of a state, x_hat[0] of a normalised row); None without a result."""
@@ -100,6 +104,7 @@ class Kind:
     carries: Callable[[Trace], Mapping[str, np.ndarray]] = no_extras  # extra fields of its output line
     places: Callable[[Step], Mapping[str, int]] = places  # where a step is: names of its JSON line and conditions
     computes: Callable[[Step], tuple[str, int] | None] = result_entry  # the number it computes: key, flat index
+    reveals: Callable[[Step], tuple[str, ...]] = reveals_nothing  # other values that give that number away
     article: str = "a"  # as the type's name is read aloud: "an rnn layer"
 
     @property

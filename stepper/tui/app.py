@@ -71,7 +71,7 @@ class StepperApp(StepActions, BreakpointActions, QuizMixin, LectureState, App):
         Binding("c", "channel", "Channel", show=False),
         Binding("b", "toggle_breakpoint", "Breakpoint", show=False),
         Binding("n", "next_breakpoint", "Next break", show=False),
-        Binding("N", "prev_breakpoint", "Previous break", show=False),
+        Binding("N,shift+n", "prev_breakpoint", "Previous break", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("s", "screenshot", "SVG", show=False),
         Binding("f", "toggle_follow", "Follow", show=False),

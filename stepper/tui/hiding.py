@@ -31,6 +31,7 @@ class Hidden(NamedTuple):
     key: str
     index: int
     value: float
+    also: tuple[str, ...] = ()  # the step's other values that would give it away (its Kind's `reveals`)
 
 
 def address(array: np.ndarray, index: tuple[int, ...]) -> int:
@@ -78,7 +79,11 @@ class MaskedTrace:
         self._where = [address(value, np.unravel_index(hidden.index, value.shape))] if value.ndim else []
         if not value.ndim:
             self._where += self.new_cell(step, hidden.value)
-        self._named = [a for a in arrays(trace) if a[0] == hidden.key]  # kept under the value's name
+        numbers = [(hidden.key, hidden.value)] + [(k, float(step.values[k])) for k in hidden.also
+                                                  if k in step.values and np.ndim(step.values[k]) == 0]
+        kept = arrays(trace)
+        # each number to hide, and the arrays the trace keeps under its name
+        self._named = [(key, v, [a for name, a in kept if name == key]) for key, v in numbers]
         self._step = self.mask_step(step, itself=True)
 
     def new_cell(self, step: Step, value: float) -> list[int]:
@@ -97,15 +102,16 @@ class MaskedTrace:
         if array.dtype.kind != "f":
             return array
         spots = [i for i in (entry_at(array, w) for w in self._where) if i is not None]
-        named = name == self._hidden.key or any(np.may_share_memory(array, a) for _, a in self._named)
-        same = array == self._hidden.value if named else None
-        if not spots and (same is None or not same.any()):
+        same = np.zeros(array.shape, dtype=bool)
+        for key, value, kept in self._named:
+            if name == key or any(np.may_share_memory(array, a) for a in kept):
+                same |= array == value
+        if not spots and not same.any():
             return array
         out = np.array(array)
         for i in spots:
             out[i] = np.nan
-        if same is not None:
-            out[same] = np.nan
+        out[same] = np.nan
         out.flags.writeable = False
         return out
 
@@ -124,6 +130,9 @@ class MaskedTrace:
             for key, v in step.values.items():  # a single number equal to it gives it away
                 if key != h.key and np.ndim(v) == 0 and np.asarray(v).dtype.kind == "f" and float(v) == h.value:
                     values[key] = np.float64(np.nan)
+            for key in h.also:  # and so do the values its type names
+                if key in values and np.asarray(values[key]).dtype.kind in "fiu":
+                    values[key] = np.full(np.shape(values[key]), np.nan) if np.ndim(values[key]) else np.float64(np.nan)
         return replace(step, values=values)
 
     def __getattr__(self, name: str):

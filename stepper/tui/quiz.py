@@ -44,8 +44,8 @@ class Prediction(Input):
     BINDINGS = [Binding("escape", "skip", "Skip the question")]
 
     def __init__(self) -> None:
-        super().__init__(placeholder=HIDDEN, restrict=f"[{re.escape(NUMBER_CHARACTERS)}]*", max_length=MAX_GUESS, id="prediction",
-                         compact=True)
+        super().__init__(placeholder=HIDDEN, restrict=f"[{re.escape(NUMBER_CHARACTERS)}]*", max_length=MAX_GUESS,
+                         id="prediction", compact=True)
 
     def on_mount(self) -> None:
         if self.app.animation_level == "none":  # export and snapshots: a steady cursor, the same bytes each time
@@ -105,9 +105,10 @@ class QuizMixin:
             return self.pipeline
         if self._masked is None or self._masked[0] is not self.pipeline or self._masked[1] != k:
             pos, step = self.pipeline.step(k)
-            found = computed(kind_of(self.pipeline.layers[pos.layer]), step)
-            shown = self.pipeline if found is None else MaskedPipeline(self.pipeline, Hidden(pos.layer, pos.local,
-                                                                                             *found))
+            kind = kind_of(self.pipeline.layers[pos.layer])
+            found = computed(kind, step)
+            hidden = None if found is None else Hidden(pos.layer, pos.local, *found, kind.reveals(step))
+            shown = self.pipeline if hidden is None else MaskedPipeline(self.pipeline, hidden)
             self._masked = (self.pipeline, k, shown)
         return self._masked[2]
 
