@@ -76,7 +76,7 @@ class DropoutView(FamilyView):
             coin = (f"u = {v['u']:.3f} {'>=' if v['keep'] else '<'} p = {layer.p:g}" if "u" in v
                     else f"mask = {int(v['keep'])}")
             result = (f"kept: y = x / (1 - p) = {val(v['x'])} * {layer.scale:g} = {val(v['y'])}" if v["keep"]
-                      else "dropped: y = 0")
+                      else f"dropped: y = {val(v['y'])}")
             line = f"x[{at}] = {val(v['x'])}: {coin} -> {result}"
         rule = ("train: drop each element when its coin u < p, scale the rest by 1/(1-p); eval: identity"
                 if layer.mode == "train" else "eval mode: nothing is dropped or scaled (press e for train)")
