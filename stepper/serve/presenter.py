@@ -37,9 +37,8 @@ class PresenterLink:
         self.lecture.on_viewers = self.viewers_changed
         self.app.set_viewers(*self.lecture.inspect(self.lecture.counts))
         self.app.roster = self.lecture.roster
-        if hasattr(self.app, "step_value"):  # the poll asks for the value the quiz would hide
-            self.app.poll = ClassPoll(self.app, self.lecture)
-            self.app.listeners.append(self.app.poll.moved)
+        self.app.poll = ClassPoll(self.app, self.lecture)
+        self.app.listeners.append(self.app.poll.moved)
         self.linked = True
         for message, severity in self.notices:
             self.app.notify(message, severity=severity, timeout=12)  # type: ignore[arg-type]
