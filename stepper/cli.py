@@ -81,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="drop a viewer after this long with no byte either way; 0 never (default 3600)")
     serve.add_argument("--stall-timeout", type=float, default=60.0, metavar="SECONDS",
                        help="drop a viewer whose client stops reading its screen for this long (default 60)")
+    serve.add_argument("--web", type=int, default=None, metavar="PORT",
+                       help="browsers follow too, on this port (the link, with its token, is printed at start)")
+    serve.add_argument("--web-host", default=None, metavar="ADDR", help="address the web page listens on (default 127.0.0.1)")
+    serve.add_argument("--web-token", default=None, metavar="TOKEN", help="the token in the page's link (default: random)")
+
+    web = sub.add_parser("web", help="open the TUI in a browser, for one person",
+                         description="Serve the step-through TUI to a browser on this machine (textual-serve); "
+                         "every browser tab gets its own copy. Ctrl+C stops.")
+    web.add_argument("--version", **version)
+    web.add_argument("file", metavar="FILE")
+    web.add_argument("--port", type=int, default=8000, help="default 8000")
+    web.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: this machine only")
+    web.add_argument("--theme", default=None, help="colour theme")
     return parser
 
 
@@ -169,4 +182,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve_command(args)
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "trace": cmd_trace, "export": cmd_export, "serve": cmd_serve}
+def cmd_web(args: argparse.Namespace) -> int:
+    from stepper.web import web_command
+
+    return web_command(args)
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "trace": cmd_trace, "export": cmd_export, "serve": cmd_serve,
+            "web": cmd_web}

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import sys
@@ -16,6 +17,7 @@ from stepper.errors import EXIT_BAD_INPUT
 from stepper.serve.keys import ServeError, default_host_key_path, load_host_key
 
 MAX_TIMEOUT = 7 * 24 * 3600.0  # seconds; beyond this (or inf, nan) a timeout is a typo
+WEB_TOKEN = re.compile(r"[A-Za-z0-9._~-]{8,128}")  # goes into the link as it is
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -45,6 +47,7 @@ def check_flags(args: argparse.Namespace) -> None:
         if not 0 <= value <= MAX_TIMEOUT or (value == 0 and not never):
             least = "0 (never) or more" if never else "more than 0"
             raise ServeError(f"{flag} {value:g}: seconds, {least} and at most {MAX_TIMEOUT:g} (a week)")
+    check_web_flags(args)
     if args.open and args.authorized_keys:
         raise ServeError("--open and --authorized-keys contradict each other: "
                          "--open lets anyone in, --authorized-keys only the keys in the file; choose one")
@@ -56,17 +59,40 @@ def check_flags(args: argparse.Namespace) -> None:
                          "run it in one, or use --headless to serve without a presenter")
 
 
+def check_web_flags(args: argparse.Namespace) -> None:
+    if args.web is None:
+        if args.web_host or args.web_token:
+            raise ServeError("--web-host and --web-token go with --web PORT (the port browsers open)")
+        return
+    if not 1 <= args.web <= 65535:
+        raise ServeError(f"--web {args.web}: choose a port from 1 to 65535 (8080 is a common choice)")
+    if args.headless:
+        raise ServeError("--web needs a presenter to follow: browsers only follow, so drop --headless")
+    if args.web_token is not None and not WEB_TOKEN.fullmatch(args.web_token):
+        raise ServeError("--web-token: 8 to 128 letters, digits, '-', '_', '.' or '~' "
+                         "(it goes into the link as it is)")
+
+
 def local(host: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
 
-def student_command(host: str, port: int) -> str:
-    """What students type: this machine's name when listening on every interface."""
+def machine_name(host: str) -> str:
+    """How students name this machine: its host name when listening on every interface."""
     if local(host):
-        name = "localhost"
-    else:
-        name = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+        return "localhost"
+    return socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+
+
+def student_command(host: str, port: int) -> str:
+    """What students type."""
+    name = machine_name(host)
     return f"ssh -p {port} {name}" if port != 22 else f"ssh {name}"
+
+
+def web_link(args: argparse.Namespace, lecture) -> str | None:
+    """What students open in a browser, token included; None without --web."""
+    return lecture.web.url(machine_name(args.web_host or "127.0.0.1")) if lecture.web else None
 
 
 def banner(args: argparse.Namespace, lecture, title: str, fingerprint: str, created: bool,
@@ -86,6 +112,11 @@ def banner(args: argparse.Namespace, lecture, title: str, fingerprint: str, crea
         count = keys.count if keys else 0
         lines.append(f"  access: {count} key{'s' if count != 1 else ''} in {args.authorized_keys} "
                      "(re-read when it changes)")
+    link = web_link(args, lecture)
+    if link:
+        where = "only from this machine (--web-host 0.0.0.0 opens it to the network)" \
+            if local(args.web_host or "127.0.0.1") else "over the network"
+        lines.append(f"  browsers open:  {link}  ({where}; the token is the key)")
     if args.headless:
         lines.append("  headless: every viewer steps on their own; Ctrl+C ends the lecture")
     else:
@@ -102,16 +133,17 @@ def serve_command(args: argparse.Namespace) -> int:
         check_flags(args)
         key_path = Path(args.host_key) if args.host_key else default_host_key_path()
         host_key, created = load_host_key(key_path)
-        from stepper.serve.lecture import Config, Lecture, quiet_asyncssh
+        from stepper.serve.lecture import Config, Lecture, quiet_logs
 
-        quiet_asyncssh()
+        quiet_logs()
         config = Config(scenario_path=str(Path(args.file).resolve()), host_key=host_key,
                         authorized_keys=args.authorized_keys, open=args.open, host=args.host,
                         port=args.port, max_viewers=args.max_viewers, max_explorers=args.max_explorers, poll_names=args.poll_names,
                         poll_log=str(Path(args.poll_log).resolve()) if args.poll_log else None,
                         presenter=not args.headless,
                         login_timeout=args.login_timeout, idle_timeout=args.idle_timeout,
-                        stall_timeout=args.stall_timeout)
+                        stall_timeout=args.stall_timeout, web_port=args.web,
+                        web_host=args.web_host or "127.0.0.1", web_token=args.web_token)
         lecture = Lecture(config, log=log_line if args.headless else None)
         lecture.start()
     except ServeError as e:
@@ -170,6 +202,9 @@ def present_in_terminal(scenario, lecture, args: argparse.Namespace) -> None:
     app = create_app(scenario)
     command = student_command(args.host, lecture.port)
     notices = [(f"Serving on {args.host}:{lecture.port}: students type `{command}`", "information")]
+    link = web_link(args, lecture)
+    if link:
+        notices.append((f"In a browser: {link}", "information"))
     if args.open:
         notices.append(("OPEN LECTURE: anyone who can reach this port can watch, no key needed", "warning"))
 

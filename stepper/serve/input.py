@@ -42,15 +42,35 @@ def sane(key: bytes) -> bool:
     return True
 
 
-class KeyFilter:
-    """Whole, sane keys at a person's pace, from whatever bytes arrive."""
+class Bucket:
+    """At most ``rate`` events a second, with bursts of ``burst``: a token bucket."""
 
-    def __init__(self, rate: float = RATE, burst: int = BURST, clock=time.monotonic) -> None:
+    def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self.clock = clock
         self.tokens = float(burst)
         self.stamp = clock()
+
+    def refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def take(self) -> bool:
+        """One event: True if it may pass."""
+        self.refill()
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class KeyFilter(Bucket):
+    """Whole, sane keys at a person's pace, from whatever bytes arrive."""
+
+    def __init__(self, rate: float = RATE, burst: int = BURST, clock=time.monotonic) -> None:
+        super().__init__(rate, burst, clock)
         self.pending = b""
         self.dropped = 0  # keys dropped so far, for the server's log and the tests
 
@@ -58,9 +78,7 @@ class KeyFilter:
         """The keys in ``data`` (with any unfinished sequence from before) that may pass."""
         data = self.pending + data
         self.pending = b""
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        self.refill()
         keys: list[bytes] = []
         i = 0
         while i < len(data):

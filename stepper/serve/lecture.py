@@ -1,7 +1,9 @@
 """The lecture server: asyncssh on its own thread and event loop, one viewer session per connection.
 
 Followers share renderers: one viewer process per view class (stepper.serve.screen), started
-when the first follower of that class arrives; explorers each have a process of their own.
+when the first follower of that class arrives; explorers each have a process of their own. With
+``web_port`` the same loop serves browser pages too (stepper.serve.browser), followers like the
+SSH ones.
 
 The server runs apart from the presenter's TUI so that neither can hold up the other: a burst of
 SSH work never delays the presenter's keys, and a slow repaint on the presenter's screen never
@@ -30,6 +32,7 @@ from stepper.serve.keys import AuthorizedKeys, ServeError
 from stepper.serve.poll import Question
 from stepper.serve.process import ViewerProcess, viewer_command
 from stepper.serve.screen import Renderer, renderer_env
+from stepper.serve.follower import Follower
 from stepper.serve.session import ViewerSession, printable
 
 # Ciphers offered: AES-GCM first, whose encryption is one call per packet (every follower's frame is
@@ -62,6 +65,9 @@ class Config:
     end_grace: float = 3.0  # seconds viewers get to say goodbye themselves when the lecture ends
     poll_names: bool = False  # the presenter's poll panel shows who answered what
     poll_log: str | None = None  # a JSON Lines file each poll question and its anonymous answers go to
+    web_port: int | None = None  # browser pages follow on this port too (0: any free port); None: no web
+    web_host: str = "127.0.0.1"
+    web_token: str | None = None  # the token the page's link carries; None: a random one
 
     @property
     def max_connections(self) -> int:
@@ -161,10 +167,10 @@ class Lecture:
         self.keys = AuthorizedKeys(config.authorized_keys) if config.authorized_keys and not config.open else None
         self._log = log
         self.on_viewers: Callable[[int, int], None] | None = None  # (following, exploring), server's thread
-        self.viewers: set[ViewerSession] = set()  # admitted: following or exploring
+        self.viewers: set[Follower] = set()  # admitted: following or exploring, over SSH or the web
         self.renderers: dict[tuple[int, int], Renderer] = {}
         self.question: Question | None = None  # the class poll's latest question
-        self.sessions: set[ViewerSession] = set()
+        self.sessions: set[Follower] = set()
         self.gates: set[Gate] = set()
         self.rundir = tempfile.mkdtemp(prefix="stepper-serve-")  # mode 0700: the feed and viewer homes
         # Viewers load a copy taken now: editing the file mid-lecture cannot put them out of step.
@@ -175,6 +181,7 @@ class Lecture:
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(self._on_loop_error)
         self.server: asyncssh.SSHAcceptor | None = None
+        self.web = None  # stepper.serve.browser.WebServer, with web_port
         self.thread = threading.Thread(target=self.loop.run_forever, name="stepper-serve", daemon=True)
         self.port = config.port
         self.stopped = False
@@ -189,8 +196,7 @@ class Lecture:
         except OSError as e:
             self._shutdown_thread()
             shutil.rmtree(self.rundir, ignore_errors=True)
-            reason = os.strerror(e.errno) if e.errno and e.errno > 0 else (e.strerror or str(e))
-            raise ServeError(f"cannot listen on {self.config.host}:{self.config.port}: {reason}") from None
+            raise ServeError(f"cannot listen on {self.config.host}:{self.config.port}: {reason(e)}") from None
         except BaseException:
             self._shutdown_thread()
             shutil.rmtree(self.rundir, ignore_errors=True)
@@ -207,6 +213,17 @@ class Lecture:
             keepalive_count_max=self.config.keepalive_count_max, window=256 * 1024,
             server_version="stepper", encryption_algs=CIPHERS)
         self.port = self.server.sockets[0].getsockname()[1]
+        if self.config.web_port is not None:
+            from stepper.serve.browser import WebServer, new_token
+
+            config = self.config
+            self.web = WebServer(self, config.web_host, config.web_port, config.web_token or new_token())
+            try:
+                await self.web.start()
+            except OSError as e:
+                self.server.close()
+                await self.web.runner.cleanup()
+                raise ServeError(f"--web: cannot listen on {config.web_host}:{config.web_port}: {reason(e)}") from None
 
     def publish(self, state: str) -> None:
         """The presenter moved or drew a sample (thread-safe): following viewers do the same."""
@@ -228,6 +245,8 @@ class Lecture:
     async def _stop(self) -> None:
         if self.server is not None:
             self.server.close()  # no new connections
+        if self.web is not None:
+            await self.web.close()
         for session in [s for s in self.viewers if s.mode == "following"]:
             session.end("The lecture has ended. Thank you for following!")
         if self.feed:
@@ -247,6 +266,8 @@ class Lecture:
         for gate in list(self.gates):
             if gate.conn is not None:
                 gate.conn.abort()
+        if self.web is not None:
+            await self.web.stop()
         if self.feed:
             self.feed.close()
         await asyncio.sleep(0)
@@ -273,7 +294,7 @@ class Lecture:
     def connection_closed(self, gate: Gate) -> None:
         self.gates.discard(gate)
 
-    def admit(self, session: ViewerSession) -> bool:
+    def admit(self, session: Follower) -> bool:
         """A session wants a screen: yes while there is room."""
         self.sessions.add(session)
         if len(self.viewers) >= self.config.max_viewers or self.stopped:
@@ -282,12 +303,12 @@ class Lecture:
         self.viewers.add(session)
         return True
 
-    def may_explore(self, session: ViewerSession) -> bool:
+    def may_explore(self, session: Follower) -> bool:
         """A follower asks for a process of their own: yes while fewer than max_explorers have one."""
         exploring = sum(1 for s in self.viewers if s.mode == "exploring" and s is not session)
         return not self.stopped and exploring < self.config.max_explorers
 
-    def leave(self, session: ViewerSession) -> None:
+    def leave(self, session: Follower) -> None:
         self.sessions.discard(session)
         if session in self.viewers:
             self.viewers.discard(session)
@@ -421,8 +442,15 @@ class Lecture:
         self.log(f"server error: {context.get('message')}{f': {error!r}' if error else ''}")
 
 
-def quiet_asyncssh() -> None:
-    """asyncssh logs through `logging`; with nobody listening, Python would print to the presenter's TTY."""
-    logger = logging.getLogger("asyncssh")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
+def reason(e: OSError) -> str:
+    """Why a socket could not listen, in a few words."""
+    return os.strerror(e.errno) if e.errno and e.errno > 0 else (e.strerror or str(e))
+
+
+def quiet_logs() -> None:
+    """asyncssh and aiohttp log through `logging`; with nobody listening, Python would print to the
+    presenter's TTY."""
+    for name in ("asyncssh", "aiohttp"):
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False

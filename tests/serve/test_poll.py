@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from stepper.serve.poll import Prompt, Question, histogram, number, right, verdict
-from tests.serve.conftest import FIRST_SCREEN, TOTAL, app_text, eventually, first_screens, run_presenter
+from tests.serve.conftest import FIRST_SCREEN, TOTAL, Viewer, app_text, eventually, first_screens, run_presenter
 
 
 def test_poll_answers_are_numbers_of_at_most_32_characters():
@@ -85,7 +85,8 @@ async def test_poll_a_late_joiner_is_asked_too_and_stepping_on_reveals(start_lec
         await pilot.press("right")
         await pilot.press("p")
         await first.wait_for("Predict the hidden value ?")
-        [late] = await first_screens(lecture.port, keys.viewer, 1)
+        late = await Viewer.connect(lecture.port, keys.viewer)  # joins at the presenter's step 2
+        await late.wait_for(f"step 2/{TOTAL}", FIRST_SCREEN)
         await late.wait_for("Predict the hidden value ?")
         late.send(b"0\r")
         await eventually(lambda: "1 of 2 answered" in app_text(app), what="the late joiner's answer")
