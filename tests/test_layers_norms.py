@@ -93,3 +93,20 @@ def test_norms_defaults_are_pytorchs(write_scenario):
     mean, var = batch.running(4)
     np.testing.assert_array_equal(mean, np.zeros(4))
     np.testing.assert_array_equal(var, np.ones(4))
+
+
+def test_norms_batchnorm_train_steps_name_the_running_statistic_that_gives_theirs_away():
+    from stepper.layers import kind_of
+    from stepper.quiz import computed
+    from stepper.tui.hiding import Hidden, MaskedPipeline
+
+    pipeline = load(str(SCENARIOS / "batchnorm_train_eval.yaml")).pipeline
+    kind = kind_of(pipeline.layers[0])
+    trace = pipeline.traces[0]
+    assert [kind.reveals(step) for step in (trace[0], trace[3], trace[6])] == \
+        [("running_mean",), ("unbiased_var", "running_var"), ()]
+    assert kind.reveals(pipeline.traces[1][0]) == ()  # eval: the running statistic is the one used, not made
+    step = trace[4]  # the variance of feature 2
+    masked = MaskedPipeline(pipeline, Hidden(0, 4, *computed(kind, step), kind.reveals(step))).traces[0]
+    assert np.isnan(masked.stats["var"][1]) and np.isnan(masked.stats["running_var"][1])
+    assert not np.isnan(masked.stats["running_var"][[0, 2]]).any()

@@ -114,6 +114,13 @@ def root_mean_square(trace):
     return {"rms": trace.stats["rms"]}
 
 
+def running_update(step):
+    """In train mode a BatchNorm step's running statistic gives its statistic away (the quiz hides both)."""
+    if "momentum" not in step.values:
+        return ()
+    return {"mean": ("running_mean",), "var": ("unbiased_var", "running_var")}.get(step.phase, ())
+
+
 def within_sample(part: str):
     """Where a GroupNorm or InstanceNorm step is: its sample and its group or channel, from 1."""
     return lambda step: {"sample": step.highlight["sample"] + 1, part: step.highlight["part"] + 1}
@@ -121,7 +128,7 @@ def within_sample(part: str):
 
 KINDS = (
     Kind("batchnorm", 40, BATCH_KEYS, read_batchnorm, engine="stepper.engine.norm:BatchNorm",
-         view="stepper.tui.norm_view:BatchNormView", carries=batch_statistics),
+         view="stepper.tui.norm_view:BatchNormView", carries=batch_statistics, reveals=running_update),
     Kind("layernorm", 41, KEYS, read_layernorm, engine="stepper.engine.norm:LayerNorm",
          view="stepper.tui.norm_view:LayerNormView", carries=statistics),
     Kind("instancenorm", 42, KEYS, read_instancenorm, engine="stepper.engine.groupnorm:InstanceNorm",

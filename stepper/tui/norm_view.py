@@ -267,8 +267,7 @@ class BatchNormView(NormView):
                 [StatRow("b mean", s["batch_mean"], every), StatRow("b var", s["batch_var"], every)]
         rows = super().stat_rows(trace, p, g)
         for row, name, old in zip(list(rows), ("running_mean", "running_var"), before):
-            after = np.where(np.isnan(row.values), np.nan, s[name])  # hidden (a quiz) where its statistic is
-            rows.append(StatRow("r " + row.label, np.where(row.known, after, old), np.ones_like(row.known),
+            rows.append(StatRow("r " + row.label, np.where(row.known, s[name], old), np.ones_like(row.known),
                                 g if p < 2 else None))
         return rows
 
@@ -308,14 +307,13 @@ class BatchNormView(NormView):
             if step.phase == "var" and own == 0:
                 return "this batch alone has var 0: x - mean = 0, so with it every y would be beta"
             return f"eval: the running statistic, not this batch's own ({step.phase} {val(own)})"
-        k, stat = layer.momentum, float(v[step.phase])
-        after = np.nan if np.isnan(stat) else v["running_" + step.phase]  # hidden with its statistic (a quiz)
+        k = layer.momentum
         if step.phase == "mean":
-            return (f"running_mean{what} = {1 - k:g} * {val(v['running_mean_before'])} + {k:g} * {val(stat)}"
-                    f" = {val(after)}   (momentum {k:g})")
+            return (f"running_mean{what} = {1 - k:g} * {val(v['running_mean_before'])} + {k:g} * {val(v['mean'])}"
+                    f" = {val(v['running_mean'])}   (momentum {k:g})")
         m = v["x"].size
-        return (f"running_var{what} = {1 - k:g} * {val(v['running_var_before'])} + {k:g} * {val(stat)} * "
-                f"{m}/{m - 1} = {val(after)}   (unbiased: m/(m-1))")
+        return (f"running_var{what} = {1 - k:g} * {val(v['running_var_before'])} + {k:g} * {val(v['var'])} * "
+                f"{m}/{m - 1} = {val(v['running_var'])}   (unbiased: m/(m-1))")
 
     @staticmethod
     def live(trace, step, what: str) -> str:
