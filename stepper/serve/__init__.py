@@ -1,7 +1,9 @@
 """`stepper serve`: a lecture over SSH, where viewers follow the presenter or explore on their own.
 
     lecture.py    the asyncssh server on its own thread: authentication, limits, viewer count
-    session.py    one viewer: a pseudo-terminal running a viewer process, bytes pumped both ways
+    follower.py   following a shared screen, whatever carries the bytes: the hint, the poll's input line
+    session.py    one SSH viewer: a follower, or an explorer with a process of its own, bytes both ways
+    browser.py    `--web`: the page, its assets and its WebSocket, each page a follower
     feed.py       the position channel: the presenter's step, to every viewer process
     presenter.py  the presenter's TUI joined to the lecture
     command.py    the command line: flags checked, the lecture started, ended when the presenter quits

@@ -36,6 +36,7 @@ from aiohttp import WSMsgType, web
 
 from stepper.serve.follower import Follower
 from stepper.serve.input import Bucket
+from stepper.serve.process import clamp_size
 from stepper.serve.session import printable
 
 if TYPE_CHECKING:
@@ -125,9 +126,9 @@ class WebFollower(Follower):
         size = message.get("size")
         if isinstance(size, list) and len(size) == 2 and all(type(n) is int for n in size):
             if self.mode == "starting":
-                self.size = (max(1, min(size[0], 1000)), max(1, min(size[1], 500)))
+                self.size = clamp_size(*size)
                 self.follow()
-            else:
+            elif clamp_size(*size) != self.size:  # the same size again needs no new screen
                 self.resized(*size)
         keys = message.get("keys")
         if isinstance(keys, str) and len(keys) <= KEYS_LIMIT:
