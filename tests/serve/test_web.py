@@ -462,3 +462,19 @@ async def test_web_stepper_web_serves_the_tui_to_a_browser(spawn):
         await ws.send_str(json.dumps(["stdin", "l"]))  # every tab steps on its own
         await read_until(f"step 2/{TOTAL}".encode())
         await ws.close()
+
+
+def test_web_a_port_in_use_is_one_line_and_starts_nothing(keys):
+    import socket
+
+    from stepper.serve.keys import ServeError
+    from stepper.serve.lecture import Config, Lecture
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        lecture = Lecture(Config(scenario_path=SCENARIO, host_key=keys.host, open=True, web_port=port))
+        with pytest.raises(ServeError, match=f"--web: cannot listen on 127.0.0.1:{port}: Address already in use"):
+            lecture.start()
+    assert not os.path.exists(lecture.rundir) and not lecture.thread.is_alive()
