@@ -142,8 +142,10 @@ class QuizMixin:
         screen.set_focus(before if before is not None and before.is_attached else None)
 
     def drawn(self) -> None:
-        """After a redraw: the input goes onto the hidden cell (once the screen is laid out)."""
+        """After a redraw: the input goes onto the hidden cell at once, so that the keys typed next
+        reach it, and again once the screen is laid out (a new layer's view has no place before)."""
         if self.question is not None:
+            self.place_input()
             self.call_after_refresh(self.place_input)
 
     def place_input(self) -> None:
@@ -168,7 +170,7 @@ class QuizMixin:
                 region = view.content_region
                 if x is not None and y < region.height:
                     return region.x + x, region.y + y
-        formula = self.query_one("#formula")
+        formula = self.screen_stack[0].query_one("#formula")
         region, lines = formula.content_region, str(formula.render()).splitlines()
         for y, line in enumerate(lines):
             if f"= {HIDDEN}" in line:
