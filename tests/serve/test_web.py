@@ -255,19 +255,21 @@ async def test_web_twenty_pages_hold_and_closing_them_frees_everything(start_lec
             });
             observer.observe(document.body, { subtree: true, childList: true, characterData: true });
         })"""
-        for k in range(2, 7):
+        for k in range(2, 8):  # the first step is not timed: a renderer's first move pays one-off costs
             waits = [asyncio.ensure_future(page.evaluate(watch, f"step {k}/{TOTAL}")) for page in pages]
             await asyncio.sleep(0.3)  # every observer in place
             pressed = time.time() * 1000
             await pilot.press("right")
             shown = await asyncio.wait_for(asyncio.gather(*waits), WAIT)
+            if k == 2:
+                continue
             latencies.extend((t - pressed) / 1000 for t in shown)
             for page in pages:
                 arrived = await page.evaluate(f"window.__arrivals[{k}]")
                 arrivals.append((arrived - pressed) / 1000)
             await asyncio.sleep(0.3)
         for page in pages:
-            assert f"step 6/{TOTAL}" in await page_text(page)
+            assert f"step 7/{TOTAL}" in await page_text(page)
         assert len(lecture.renderers) == 1  # all twenty share one screen
         for page in pages:
             await page.context.close()
