@@ -20,6 +20,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from stepper.serve.screen import rung_for
+
 from tests.serve.conftest import (FIRST_SCREEN, ROOT, SCENARIO, TOTAL, WAIT, Viewer, app_text, eventually,
                                   free_port, run_presenter, stepper_argv)
 
@@ -124,11 +126,13 @@ async def test_web_a_page_with_the_token_follows_the_presenter(start_lecture, br
     async def lecture_script(app, pilot):
         page = await open_page(browser, link(lecture))
         text = await wait_text(page, f"step 1/{TOTAL}", FIRST_SCREEN)
-        assert "2-D convolution" in text and "Following the presenter (120x40)" in text
+        [window] = lecture.inspect(lambda: [viewer.size for viewer in lecture.viewers])
+        columns, rows = rung_for(*window)  # 120x40 for 1280x720 with DejaVu Sans Mono
+        assert "2-D convolution" in text and f"Following the presenter ({columns}x{rows})" in text
         await eventually(lambda: app.viewers == (1, 0), what="the presenter's count of the page")
         await eventually(lambda: "1 following" in app_text(app), what="the count on the presenter's header")
         [(name, view, mode, _)] = lecture.roster()
-        assert (name, view, mode) == ("web 127.0.0.1", "120x40 truecolor web", "following")
+        assert (name, view, mode) == ("web 127.0.0.1", f"{columns}x{rows} truecolor web", "following")
         await pilot.press("right")
         await wait_text(page, f"step 2/{TOTAL}")
         await pilot.press("right")
