@@ -48,6 +48,7 @@ FLOOD = 600  # messages dropped by the rate limit before the page is disconnecte
 KEYS_LIMIT = 256  # characters of keys in one message
 HEARTBEAT = 15.0  # seconds between pings; a page that does not answer one is gone
 HANG_UP_AFTER = 3.0  # seconds a page gets to close by itself after it was told the lecture ended for it
+KEEPALIVE = 15.0  # seconds an idle HTTP connection (the page's and its assets') stays open
 
 # The page's own files, and nothing else: name -> content type.
 ASSETS = {
@@ -205,6 +206,13 @@ class WebFollower(Follower):
         self.release()
 
 
+class HangUp(asyncio.Protocol):
+    """What a connection past the web server's cap gets: closed as soon as it is open."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
 class WebServer:
     """The page, its assets and its WebSocket, on the lecture server's loop."""
 
@@ -216,11 +224,12 @@ class WebServer:
         self.assets = {name: self.load(name) for name in ASSETS}
         self.page_html = (resources.files("stepper.serve") / "web" / "index.html").read_bytes()
         self.sockets: set[WebFollower] = set()
-        self.site: web.TCPSite | None = None
+        self.listener: asyncio.Server | None = None
+        self.max_connections = lecture.config.web_connections
         app = web.Application()
         app.add_routes([web.get("/", self.page), web.get("/ws", self.socket),
                         web.get("/assets/{name}", self.asset)])
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, keepalive_timeout=KEEPALIVE)
 
     @staticmethod
     def load(name: str) -> tuple[bytes, bytes]:
@@ -230,15 +239,22 @@ class WebServer:
 
     async def start(self) -> None:
         await self.runner.setup()
-        self.site = web.TCPSite(self.runner, self.host, self.port)
-        await self.site.start()
-        self.port = self.runner.addresses[0][1]
+        server = self.runner.server  # aiohttp's protocol factory: one handler per connection
+
+        def connection() -> asyncio.Protocol:
+            """A connection past the cap is closed at once: no file descriptors hoarded."""
+            if len(server.connections) >= self.max_connections:
+                return HangUp()
+            return server()
+
+        self.listener = await asyncio.get_running_loop().create_server(connection, self.host, self.port)
+        self.port = self.listener.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
         """No new pages; those open stay until the lecture has said goodbye."""
-        if self.site is not None:
-            await self.site.stop()
-            self.site = None
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
 
     async def stop(self) -> None:
         """Every page is told the lecture has ended (by Lecture._stop); close what is left and stop."""
@@ -247,6 +263,7 @@ class WebServer:
             await asyncio.sleep(0.05)
         for follower in list(self.sockets):
             follower.hang_up()
+        await self.close()
         await self.runner.cleanup()
 
     def url(self, host: str) -> str:

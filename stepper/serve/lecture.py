@@ -74,6 +74,12 @@ class Config:
         """Open connections (viewing, or still logging in) beyond which new ones are turned away."""
         return self.max_viewers + max(20, self.max_viewers // 5)
 
+    @property
+    def web_connections(self) -> int:
+        """Open connections to the web page beyond which new ones are closed at once: a browser
+        opens a few at a time for the page's files, then keeps the WebSocket's."""
+        return 4 * self.max_viewers + 100
+
 
 NO_FORWARDING = "stepper serve forwards nothing: it shows the lecture only"
 

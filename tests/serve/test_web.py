@@ -484,3 +484,22 @@ def test_web_a_port_in_use_is_one_line_and_starts_nothing(keys):
         with pytest.raises(ServeError, match=f"--web: cannot listen on 127.0.0.1:{port}: Address already in use"):
             lecture.start()
     assert not os.path.exists(lecture.rundir) and not lecture.thread.is_alive()
+
+
+async def test_web_connections_past_the_cap_are_closed_at_once(start_lecture):
+    lecture = web_lecture(start_lecture, max_viewers=1)
+    cap = lecture.config.web_connections  # 104 for one viewer
+    held = [await asyncio.open_connection("127.0.0.1", lecture.web.port) for _ in range(cap)]
+    await eventually(lambda: lecture.inspect(lambda: len(lecture.web.runner.server.connections)) == cap,
+                     what="the idle connections to be counted")
+    reader, writer = await asyncio.open_connection("127.0.0.1", lecture.web.port)
+    assert await asyncio.wait_for(reader.read(), WAIT) == b""  # closed at once, nothing said
+    writer.close()
+    for _, held_writer in held[:10]:
+        held_writer.close()
+    await eventually(lambda: lecture.inspect(lambda: len(lecture.web.runner.server.connections)) < cap,
+                     what="closed connections to be freed")
+    async with aiohttp.ClientSession() as http, http.get(link(lecture)) as response:
+        assert response.status == 200
+    for _, held_writer in held[10:]:
+        held_writer.close()
