@@ -26,16 +26,38 @@ class Result:
     maxrss: int  # peak resident set size of the child, in bytes
 
 
+# `python -m stepper`, except that at exit the child writes its own peak resident set (VmHWM)
+# where STEPPER_PEAK_FILE says. The kernel's ru_maxrss of a child also counts the memory of the
+# process it was forked from (this test session, large after the browser tests), VmHWM does not.
+MEASURED = """\
+import atexit, os, sys
+
+def peak():
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["STEPPER_PEAK_FILE"], "w") as out:
+        out.write(str(kb))
+
+atexit.register(peak)
+from stepper.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def run_stepper(*args: str, cwd: Path = ROOT, timeout: float = 120) -> Result:
     """Run `python -m stepper ARGS` with no terminal and measure that one child's peak memory.
 
-    os.wait4 gives the resource usage of this child alone, so other processes the test session
-    has started do not blur the number. Output goes to temporary files, so a chatty child never
-    blocks on a full pipe while we wait for it.
+    The child reports its own peak resident set (see MEASURED), so neither this test session nor
+    the other processes it has started blur the number; os.wait4's figure stands in only if the
+    child could not report. Output goes to temporary files, so a chatty child never blocks on a
+    full pipe while we wait for it.
     """
-    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1", "PYTHONIOENCODING": "utf-8"}
+    peak_file = tempfile.NamedTemporaryFile(prefix="stepper-peak-", delete=False)
+    peak_file.close()
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1", "PYTHONIOENCODING": "utf-8",
+           "STEPPER_PEAK_FILE": peak_file.name, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "stepper", *args], cwd=cwd, env=env,
+        proc = subprocess.Popen([sys.executable, "-c", MEASURED, *args], cwd=cwd, env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         deadline = time.monotonic() + timeout
         while True:
@@ -52,8 +74,14 @@ def run_stepper(*args: str, cwd: Path = ROOT, timeout: float = 120) -> Result:
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    return Result(proc.returncode, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"),
-                  usage.ru_maxrss * 1024)
+    try:
+        with open(peak_file.name) as f:
+            maxrss = int(f.read()) * 1024
+    except ValueError:  # killed, or gone before it could say
+        maxrss = usage.ru_maxrss * 1024
+    finally:
+        os.unlink(peak_file.name)
+    return Result(proc.returncode, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"), maxrss)
 
 
 @pytest.fixture
