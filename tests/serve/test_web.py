@@ -503,3 +503,15 @@ async def test_web_connections_past_the_cap_are_closed_at_once(start_lecture):
         assert response.status == 200
     for _, held_writer in held[10:]:
         held_writer.close()
+
+
+def test_web_the_page_asks_only_for_assets_that_are_served_and_shipped():
+    import re
+    from importlib import resources
+
+    from stepper.serve.browser import ASSETS
+
+    web = resources.files("stepper.serve") / "web"
+    asked = set(re.findall(r'(?:href|src)="assets/([^"]+)"', (web / "index.html").read_text()))
+    assert asked and asked <= set(ASSETS)
+    assert all((web / name).is_file() for name in ASSETS)  # package data, in the wheel with the code
