@@ -106,7 +106,7 @@ def bars(summary: dict, width: int) -> list[str]:
     for low, high, count, marked in bins:
         bar = "█" * round(count / most * room) if count else ""
         mark = f"  ◀ {summary['value']:.4g}" if marked else ""
-        lines.append(f"{low:>10.4g} .. {high:<10.4g} {bar} {count}{mark}")
+        lines.append(f"{f'{low:.4g} .. {high:.4g}':<24}{count:>4} {bar}{mark}")
     return lines
 
 
