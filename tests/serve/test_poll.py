@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from stepper.serve.poll import Prompt, Question, histogram, number, right, verdict
 from tests.serve.conftest import FIRST_SCREEN, TOTAL, Viewer, app_text, eventually, first_screens, run_presenter
@@ -96,6 +97,43 @@ async def test_poll_a_late_joiner_is_asked_too_and_stepping_on_reveals(start_lec
         await asyncio.sleep(0.2)
         assert app.asking is None
         for viewer in (first, late):
+            await viewer.close()
+
+    await run_presenter(lecture, lecture_script)
+
+
+async def test_poll_a_flood_of_answers_does_not_slow_the_presenter(start_lecture, keys):
+    """One student sends megabytes of digits and Enters while a question is open: the presenter's
+    steps reach the other followers as fast as before (measured), and that student counts once."""
+    lecture = start_lecture()
+
+    async def lecture_script(app, pilot):
+        flooder, *others = await first_screens(lecture.port, keys.viewer, 3)
+
+        async def step_time(step: int) -> float:
+            pressed = time.monotonic()
+            await pilot.press("right")
+            for viewer in others:
+                await viewer.wait_for(f"step {step}/{TOTAL}")
+            return time.monotonic() - pressed
+
+        before = [await step_time(step) for step in (2, 3, 4)]
+        await pilot.press("p")
+        await flooder.wait_for("Predict the hidden value ?")
+
+        async def flood() -> None:
+            for _ in range(40):  # 40 x 64 kB of answers
+                flooder.send(b"12345\r" * 10922)
+                await asyncio.sleep(0.05)
+
+        flooding = asyncio.create_task(flood())
+        await asyncio.sleep(0.5)
+        summary = lecture.poll_summary()
+        assert summary["answered"] == 1  # one student, one answer, however many they send
+        during = await step_time(5)  # stepping on reveals, and moves everyone
+        await flooding
+        assert during < max(before) * 3 + 0.5, (before, during)
+        for viewer in (flooder, *others):
             await viewer.close()
 
     await run_presenter(lecture, lecture_script)
