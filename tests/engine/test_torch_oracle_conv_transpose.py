@@ -19,19 +19,11 @@ from hypothesis import strategies as st
 from stepper.engine import ConvTranspose2d
 from stepper.scenario import load
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+from tests.engine.oracle import F, close, t, torch  # the file is skipped without torch
 
-RTOL = ATOL = 1e-12
 FAST = settings(max_examples=80, deadline=None)
 
 
-def t(a):
-    return torch.from_numpy(np.array(a, dtype=np.float64))  # a writable copy: stepper's arrays are read-only
-
-
-def close(ours, theirs):
-    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=RTOL, atol=ATOL)
 
 
 @st.composite

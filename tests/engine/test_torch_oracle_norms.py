@@ -22,20 +22,11 @@ from hypothesis import strategies as st
 
 from stepper.engine import BatchNorm, GroupNorm, InstanceNorm, RMSNorm
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+from tests.engine.oracle import F, close, t, torch  # the file is skipped without torch
 
-RTOL = ATOL = 1e-12
 FAST = settings(max_examples=50, deadline=None)
 
 
-def t(a):
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
-
-
-def close(ours, theirs):
-    theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else theirs
-    np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=ATOL)
 
 
 def test_torch_oracle_norms_import_neither_textual_nor_rich():
