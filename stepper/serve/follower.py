@@ -64,6 +64,7 @@ class Follower:
         self.process: ViewerProcess | None = None  # an explorer's own process; a follower has none
         self.keys = KeyFilter()
         self.prompt: Prompt | None = None  # this follower's input line while a poll question is open
+        self.notice_text: str | None = None  # the one-line notice over the bottom row, while it lasts
         self.closed = False  # the client's connection is gone
         self.released = False
         self.stalled_since: float | None = None
@@ -175,8 +176,8 @@ class Follower:
         else:
             data = self.renderer.frame_since(self.sent, self.depth)
         self.sent = self.renderer.version
-        if data:
-            self.send(data + self.prompt_line())
+        if data:  # a frame may redraw the bottom row: a notice or the poll's line stays on top of it
+            self.send(data + self.overlay())
 
     def bottom_row(self, text: str) -> bytes:
         """``text`` over the bottom row of the shared screen, in reverse video."""
@@ -187,14 +188,21 @@ class Follower:
 
     def notice(self, text: str, seconds: float = NOTICE_SECONDS) -> None:
         """One line over the bottom row of the shared screen, for a few seconds."""
-        if self.renderer is None or self.paused:
+        if self.renderer is None:
             return
-        self.send(self.bottom_row(text))
+        self.notice_text = text
+        if not self.paused:
+            self.send(self.bottom_row(text))
         self.later("notice", seconds, self.clear_notice)
 
     def clear_notice(self) -> None:
+        self.notice_text = None
         if self.renderer is not None and self.mode == "following" and not self.paused:
             self.send(self.prompt_line() or self.renderer.row(self.renderer.lines - 1, self.depth))
+
+    def overlay(self) -> bytes:
+        """What covers the bottom row now: a notice, else the poll's input line, else nothing."""
+        return self.bottom_row(self.notice_text) if self.notice_text else self.prompt_line()
 
     # --- keys ------------------------------------------------------------------------------------
 
@@ -242,6 +250,7 @@ class Follower:
         pending = self.timers.pop("notice", None)  # a hint must not clear the line a moment later
         if pending is not None:
             pending.cancel()
+        self.notice_text = None
         if not self.paused:
             self.send(self.prompt_line())
 
@@ -255,6 +264,7 @@ class Follower:
         done = self.prompt.key(key)
         if done == "send":
             self.prompt.question.answer(self, self.name, self.prompt.sent)
+        self.notice_text = None  # typing into the line brings it back over any notice
         if done == "skip":
             self.prompt = None
             self.clear_notice()

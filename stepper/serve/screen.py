@@ -167,8 +167,7 @@ class Renderer:
             before = self._rows.get((y, "truecolor"))
             now = encode_row(self.screen, y, "truecolor")
             if before is None or before[1] != now:
-                self._rows = {key: value for key, value in self._rows.items() if key[0] != y}
-                self._rows[(y, "truecolor")] = (version, now)
+                self._rows[(y, "truecolor")] = (version, now)  # other depths: stale by row_version
                 self.row_version[y] = version
                 changed.append(y)
         if not changed:
